@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# rust_pgmap. The module itself is built by Kbuild (see Kbuild); this file drives everything
+# around it. Every target installs and builds what it needs first.
+#
+#   make run     build the release kernel and module, boot, run the demo
+#   make check   lint, build the debug kernel and module, boot, run every selftest
+#   make lint    rustfmt and clippy (CLIPPY=1 W=1), no warnings allowed
+#   make shell   an interactive guest with the module available
+#   make clean   remove build/ (the kernel cache stays; see README)
+
+PHASE := scripts/phase.sh
+SELFTESTS_DIR := tools/testing/selftests/rust_pgmap
+
+.PHONY: run check lint shell clean setup kernel-% module-% selftests
+
+setup:
+	@$(PHASE) setup scripts/setup-toolchain.sh
+	@scripts/versions.sh
+
+kernel-%: setup
+	@$(PHASE) kernel-$* scripts/kernel.sh build $*
+
+module-%: kernel-%
+	@$(PHASE) module-$* scripts/module.sh $*
+
+selftests: setup
+	@$(PHASE) selftests $(MAKE) -s -C $(SELFTESTS_DIR) OUTPUT=$(CURDIR)/build/selftests \
+		KSRC=$$(bash -c '. scripts/common.sh; kernel_src_dir')
+
+run: module-release selftests
+	@$(PHASE) guest scripts/vm.sh release demo >/dev/null
+	@cat build/release/guest-demo/demo.log
+	@echo "--- module log:"
+	@grep 'rust_pgmap:' build/release/guest-demo/dmesg.txt
+	@test "$$(cat build/release/guest-demo/exit)" = 0
+
+lint: kernel-debug
+	@$(PHASE) rustfmt sh -c '/usr/bin/rustfmt --check --edition 2021 \
+		--config-path "$$(bash -c ". scripts/common.sh; kernel_src_dir")/.rustfmt.toml" rust/*.rs'
+	@$(PHASE) clippy scripts/module.sh debug lint
+
+check: lint module-debug selftests
+	@$(PHASE) guest-check sh -c 'scripts/vm.sh debug check && scripts/vm.sh debug noregion --no-memmap' >/dev/null
+	@scripts/check-results.py build/debug/guest-check build/debug/guest-noregion-nomemmap
+
+shell: module-release selftests
+	@scripts/vm.sh release shell
+
+clean:
+	rm -rf build

@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Misc character devices, shaped after upstream's later `kernel::miscdevice` so that switching
+//! to it is mechanical, plus what 6.12's crate lacks for this driver: `mmap` with a fault
+//! handler, and a `status` attribute in sysfs.
+//!
+//! C header: [`include/linux/miscdevice.h`](srctree/include/linux/miscdevice.h).
+
+use crate::{
+    ffi,
+    mm::{FaultResult, VmAreaNew, VmFault},
+};
+use core::{fmt, marker::PhantomData};
+use kernel::{
+    bindings,
+    error::{to_result, VTABLE_DEFAULT_ERROR},
+    init::{self, PinInit},
+    prelude::*,
+    str::CStr,
+    types::{ForeignOwnable, Opaque},
+    ThisModule,
+};
+
+/// An open file of a misc device.
+///
+/// # Invariants
+///
+/// The wrapped file is valid while the `&File` is.
+#[repr(transparent)]
+pub struct File(Opaque<bindings::file>);
+
+impl File {
+    /// # Safety
+    ///
+    /// `ptr` is a valid file for `'a`.
+    pub unsafe fn from_raw<'a>(ptr: *mut bindings::file) -> &'a Self {
+        // SAFETY: `File` is a transparent wrapper, and the caller guarantees validity.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// The file.
+    pub fn as_ptr(&self) -> *mut bindings::file {
+        self.0.get()
+    }
+}
+
+/// The text of a sysfs attribute, at most a page.
+pub struct SysfsWriter {
+    buf: *mut u8,
+    len: usize,
+}
+
+impl fmt::Write for SysfsWriter {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let bytes = s.as_bytes();
+        if self.len + bytes.len() > bindings::PAGE_SIZE {
+            return Err(fmt::Error);
+        }
+        // SAFETY: sysfs gives `show` a page, and `len + bytes.len()` fits in it.
+        unsafe {
+            core::ptr::copy_nonoverlapping(bytes.as_ptr(), self.buf.add(self.len), bytes.len())
+        };
+        self.len += bytes.len();
+        Ok(())
+    }
+}
+
+/// A misc device driver.
+#[vtable]
+pub trait MiscDevice: Sized {
+    /// Data of the whole device, handed to [`MiscDevice::open`].
+    type RegistrationData: Send + Sync;
+
+    /// State of one open file, passed to every other file operation.
+    type Ptr: ForeignOwnable + Send + Sync;
+
+    /// Opens the device.
+    fn open(data: &Self::RegistrationData, file: &File) -> Result<Self::Ptr>;
+
+    /// Closes it: called once the last reference to the file (open descriptors and VMAs alike)
+    /// is gone.
+    fn release(device: Self::Ptr) {
+        drop(device);
+    }
+
+    /// Handles an ioctl.
+    fn ioctl(
+        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        _cmd: u32,
+        _arg: usize,
+    ) -> Result<isize> {
+        kernel::build_error(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Checks and sets up a new mapping. Pages are then mapped by [`MiscDevice::fault`].
+    fn mmap(_device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>, _vma: &VmAreaNew) -> Result {
+        kernel::build_error(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Maps the page of a fault in a mapping made by [`MiscDevice::mmap`].
+    fn fault(_device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>, _vmf: &VmFault) -> FaultResult {
+        kernel::build_error(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Writes the `status` sysfs attribute of the device.
+    fn show_status(_data: &Self::RegistrationData, _out: &mut SysfsWriter) -> fmt::Result {
+        kernel::build_error(VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// A registered misc device. Deregistered on drop.
+///
+/// # Invariants
+///
+/// `inner` is registered with `misc_register()`, its `fops` pointing to `fops` and its open files
+/// reaching `data`.
+#[pin_data(PinnedDrop)]
+pub struct MiscDeviceRegistration<T: MiscDevice> {
+    #[pin]
+    fops: Opaque<bindings::file_operations>,
+    data: T::RegistrationData,
+    // Last: once registered, `open()` can reach the other fields.
+    #[pin]
+    inner: Opaque<ffi::rust_pgmap_misc>,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: The registration only hands out `&T::RegistrationData`, which is `Sync`, and the C
+// parts are used under the misc core's locking.
+unsafe impl<T: MiscDevice> Sync for MiscDeviceRegistration<T> {}
+// SAFETY: Registration and deregistration may happen in different tasks.
+unsafe impl<T: MiscDevice> Send for MiscDeviceRegistration<T> {}
+
+impl<T: MiscDevice> MiscDeviceRegistration<T> {
+    /// Registers `/dev/<name>` with a dynamic minor and the given permissions.
+    pub fn register(
+        name: &'static CStr,
+        mode: u16,
+        module: &'static ThisModule,
+        data: T::RegistrationData,
+    ) -> impl PinInit<Self, Error> {
+        try_pin_init!(&this in Self {
+            fops <- Opaque::ffi_init(|fops: *mut bindings::file_operations| {
+                // SAFETY: `fops` is valid for writes and all-zero is a valid `file_operations`.
+                unsafe { fops.write(Self::fops(module)) };
+            }),
+            data,
+            inner <- Self::misc_register(this.as_ptr(), name, mode),
+            _t: PhantomData,
+        })
+    }
+
+    fn fops(module: &'static ThisModule) -> bindings::file_operations {
+        bindings::file_operations {
+            owner: module.as_ptr(),
+            open: Some(Self::open_callback),
+            release: Some(Self::release_callback),
+            unlocked_ioctl: if T::HAS_IOCTL {
+                Some(Self::ioctl_callback)
+            } else {
+                None
+            },
+            mmap: if T::HAS_MMAP {
+                Some(Self::mmap_callback)
+            } else {
+                None
+            },
+            // SAFETY: All-zero is a valid `file_operations`: no other operations.
+            ..unsafe { core::mem::zeroed() }
+        }
+    }
+
+    const VM_OPS: bindings::vm_operations_struct = bindings::vm_operations_struct {
+        fault: Some(Self::fault_callback),
+        // SAFETY: All-zero is a valid `vm_operations_struct`: no other operations.
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    fn misc_register(
+        this: *mut Self,
+        name: &'static CStr,
+        mode: u16,
+    ) -> impl PinInit<Opaque<ffi::rust_pgmap_misc>, Error> {
+        // SAFETY: On success the device is registered; on failure `misc_register()` undid its
+        // own work and nothing needs dropping.
+        unsafe {
+            init::pin_init_from_closure(move |slot: *mut Opaque<ffi::rust_pgmap_misc>| {
+                let m = Opaque::raw_get(slot);
+                // SAFETY: All-zero is a valid `rust_pgmap_misc`, and `slot` is valid for writes.
+                m.write(core::mem::zeroed());
+                // SAFETY: Just initialised; nobody else knows of it yet.
+                let m = &mut *m;
+                m.misc.minor = ffi::RUST_PGMAP_CONST_MISC_DYNAMIC_MINOR;
+                m.misc.name = name.as_char_ptr();
+                m.misc.mode = mode;
+                // `fops` was initialised before `inner`, and lives as long as it.
+                m.misc.fops = Opaque::raw_get(core::ptr::addr_of!((*this).fops));
+                if T::HAS_SHOW_STATUS {
+                    m.show_status = Some(Self::show_status_callback);
+                }
+                to_result(ffi::rust_pgmap_misc_register(m))
+            })
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `misc` is the `miscdevice` of a live `MiscDeviceRegistration<T>`.
+    unsafe fn from_misc<'a>(misc: *const ffi::miscdevice) -> &'a Self {
+        // SAFETY: The caller guarantees that `misc` is the first field of a `rust_pgmap_misc`
+        // that is the `inner` field of a live `Self`.
+        unsafe {
+            let m = kernel::container_of!(misc, ffi::rust_pgmap_misc, misc);
+            &*kernel::container_of!(m, Self, inner)
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `file` is a file of this device, after `open` returned successfully.
+    unsafe fn device<'a>(file: *mut bindings::file) -> <T::Ptr as ForeignOwnable>::Borrowed<'a> {
+        // SAFETY: `open` stored a `T::Ptr` in `private_data`; `release` takes it back only
+        // once the file has no users left, so it outlives this borrow.
+        unsafe { T::Ptr::borrow((*file).private_data) }
+    }
+
+    /// # Safety
+    ///
+    /// Called by `misc_open()` with the file it is opening.
+    unsafe extern "C" fn open_callback(
+        _inode: *mut bindings::inode,
+        file: *mut bindings::file,
+    ) -> ffi::c_int {
+        // SAFETY: `misc_open()` points `private_data` to our `miscdevice` before calling us,
+        // and the device stays registered while it has open files (they hold the module).
+        let this = unsafe { Self::from_misc((*file).private_data.cast()) };
+        // SAFETY: `file` is valid during `open`.
+        let file_ref = unsafe { File::from_raw(file) };
+        match T::open(&this.data, file_ref) {
+            Ok(ptr) => {
+                // SAFETY: `file` is valid and ours during `open`.
+                unsafe { (*file).private_data = ptr.into_foreign().cast_mut() };
+                0
+            }
+            Err(err) => err.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS once, when the last reference to an opened file is gone.
+    unsafe extern "C" fn release_callback(
+        _inode: *mut bindings::inode,
+        file: *mut bindings::file,
+    ) -> ffi::c_int {
+        // SAFETY: `open` stored a `T::Ptr` there, and this is its last user.
+        let ptr = unsafe { T::Ptr::from_foreign((*file).private_data) };
+        T::release(ptr);
+        0
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS on an opened file.
+    unsafe extern "C" fn ioctl_callback(
+        file: *mut bindings::file,
+        cmd: ffi::c_uint,
+        arg: ffi::c_ulong,
+    ) -> ffi::c_long {
+        // SAFETY: The VFS calls ioctl only on opened files.
+        let device = unsafe { Self::device(file) };
+        match T::ioctl(device, cmd, arg) {
+            Ok(ret) => ret as ffi::c_long,
+            Err(err) => err.to_errno() as ffi::c_long,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS on an opened file, with a VMA being set up.
+    unsafe extern "C" fn mmap_callback(
+        file: *mut bindings::file,
+        vma: *mut bindings::vm_area_struct,
+    ) -> ffi::c_int {
+        // SAFETY: The VFS calls mmap only on opened files.
+        let device = unsafe { Self::device(file) };
+        // SAFETY: `vma` is a new VMA in its `mmap()` callback.
+        let vma_ref = unsafe { VmAreaNew::from_raw(vma) };
+        if let Err(err) = T::mmap(device, vma_ref) {
+            return err.to_errno();
+        }
+        // SAFETY: The VMA is not visible yet; the table is a constant with static lifetime.
+        unsafe { (*vma).vm_ops = &Self::VM_OPS };
+        0
+    }
+
+    /// # Safety
+    ///
+    /// Called by the fault handler for a VMA that `mmap_callback` set up.
+    unsafe extern "C" fn fault_callback(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+        // SAFETY: The core calls fault with a valid `vm_fault`.
+        let vmf_ref = unsafe { VmFault::from_raw(vmf) };
+        // SAFETY: Only VMAs set up by `mmap_callback` have this fault handler, and a VMA holds a
+        // reference to its file, so the file is open and its `private_data` set.
+        let device = unsafe { Self::device((*vmf_ref.vma().as_ptr()).vm_file) };
+        T::fault(device, vmf_ref).to_raw()
+    }
+
+    /// # Safety
+    ///
+    /// Called by the C `status` attribute of a registered device, with a page for the text.
+    unsafe extern "C" fn show_status_callback(
+        m: *mut ffi::rust_pgmap_misc,
+        buf: *mut ffi::c_char,
+    ) -> isize {
+        // SAFETY: sysfs attributes are removed by `misc_deregister()` before the registration
+        // goes away, so `m` is the `inner` field of a live `Self`.
+        let this = unsafe { Self::from_misc(core::ptr::addr_of!((*m).misc)) };
+        let mut out = SysfsWriter {
+            buf: buf.cast(),
+            len: 0,
+        };
+        match T::show_status(&this.data, &mut out) {
+            Ok(()) => out.len as isize,
+            Err(_) => ENOSPC.to_errno() as isize,
+        }
+    }
+}
+
+#[pinned_drop]
+impl<T: MiscDevice> PinnedDrop for MiscDeviceRegistration<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: By the type invariants `inner` is registered.
+        unsafe { ffi::misc_deregister(core::ptr::addr_of_mut!((*self.inner.get()).misc)) };
+    }
+}

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! rust_pgmap: a ZONE_DEVICE pgmap over emulated pmem in which a page with refcount > 0 proves
+//! its pgmap alive, and a test device that maps and pins its pages.
+//!
+//! The pgmap lifecycle and its reference rules are in [`pgmap`]; the device in [`test_device`].
+
+mod ffi;
+pub mod miscdevice;
+pub mod mm;
+pub mod pgmap;
+pub mod pinned_pages;
+pub mod region;
+pub mod shared_mapping;
+pub mod test_device;
+
+use kernel::{c_str, prelude::*, sync::Arc};
+use miscdevice::MiscDeviceRegistration;
+use region::LegacyPmemRegion;
+use test_device::{PgmapDevice, TestDevice};
+
+module! {
+    type: RustPgmap,
+    name: "rust_pgmap",
+    author: "rust_pgmap developers",
+    description: "ZONE_DEVICE pgmap lifecycle over emulated pmem, with a test device",
+    license: "GPL",
+}
+
+struct RustPgmap {
+    _misc: Pin<KBox<MiscDeviceRegistration<TestDevice>>>,
+}
+
+impl kernel::Module for RustPgmap {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let region = LegacyPmemRegion::claim(c_str!("rust_pgmap")).inspect_err(|err| {
+            if *err == ENODEV {
+                pr_err!(
+                    "no \"Persistent Memory (legacy)\" region: boot with memmap=<size>!<start>\n"
+                );
+            } else {
+                pr_err!("cannot claim the pmem region: {:?}\n", err);
+            }
+        })?;
+        let range = region.range();
+        let device = Arc::pin_init(PgmapDevice::new(region)?, GFP_KERNEL)?;
+        let nr_pages = device.region().range().size as usize / kernel::page::PAGE_SIZE;
+        let misc = KBox::pin_init(
+            MiscDeviceRegistration::register(c_str!("rust_pgmap"), 0o600, module, device),
+            GFP_KERNEL,
+        )?;
+        pr_info!(
+            "registered /dev/rust_pgmap: pmem {:#x}-{:#x}, {} pages\n",
+            range.start,
+            range.start + range.size - 1,
+            nr_pages
+        );
+        Ok(Self { _misc: misc })
+    }
+}
+
+impl Drop for RustPgmap {
+    fn drop(&mut self) {
+        // Fields drop after this: the device deregisters, then the pgmap drains and unmaps,
+        // then the region is released.
+        pr_info!("unloading\n");
+    }
+}

@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `/dev/rust_pgmap`: maps the pgmap's pages to user space and lets tests request, pin, tear
+//! down and re-attach them. The ABI is `include/uapi/linux/rust_pgmap.h`.
+
+use crate::{
+    ffi,
+    miscdevice::{File, MiscDevice, SysfsWriter},
+    mm::{flags, FaultResult, VmAreaNew, VmFault},
+    pgmap::{Folios, Pgmap, PgmapCounters, PgmapOps, PgmapState},
+    pinned_pages::{PinFlags, PinnedPages},
+    region::LegacyPmemRegion,
+    shared_mapping::SharedMapping,
+};
+use core::{
+    fmt::Write,
+    sync::atomic::{AtomicU32, AtomicU64, Ordering},
+};
+use kernel::{
+    new_mutex,
+    prelude::*,
+    rbtree::RBTree,
+    sync::{Arc, Mutex},
+    uaccess::UserSlice,
+};
+
+/// Logs why a request was refused, rate-limited so that fuzzing cannot flood the log.
+macro_rules! refuse {
+    ($err:expr, $($fmt:tt)*) => {{
+        if ffi::log_ratelimit() {
+            pr_info!($($fmt)*);
+        }
+        Err($err)
+    }};
+}
+
+/// What the driver learns from `page_free`.
+#[derive(Default)]
+pub struct FreeStats {
+    in_irq: AtomicU64,
+}
+
+impl PgmapOps for FreeStats {
+    fn page_free(&self, _index: usize) {
+        // Counting the frees that I/O completion makes shows the free path is safe there.
+        if ffi::in_interrupt() {
+            self.in_irq.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+type DevicePgmap = Pgmap<FreeStats>;
+
+/// The device: the claimed region and its current pgmap.
+#[pin_data]
+pub struct PgmapDevice {
+    /// The live pgmap, or the last one after its teardown until ATTACH replaces it.
+    #[pin]
+    current: Mutex<Arc<DevicePgmap>>,
+    #[pin]
+    mapping: SharedMapping,
+    generation: AtomicU32,
+    pinned: AtomicU64,
+    held: AtomicU64,
+    // After `current`: the pgmap must be torn down before the region is released.
+    region: LegacyPmemRegion,
+}
+
+impl PgmapDevice {
+    /// Creates the first pgmap over `region`.
+    pub fn new(region: LegacyPmemRegion) -> Result<impl PinInit<Self, Error>> {
+        let pgmap = Self::create_pgmap(&region)?;
+        Ok(try_pin_init!(Self {
+            current <- new_mutex!(pgmap),
+            mapping <- SharedMapping::new(),
+            generation: AtomicU32::new(1),
+            pinned: AtomicU64::new(0),
+            held: AtomicU64::new(0),
+            region,
+        }))
+    }
+
+    fn create_pgmap(region: &LegacyPmemRegion) -> Result<Arc<DevicePgmap>> {
+        let range = region.range();
+        Arc::pin_init(
+            Pgmap::new(range.start, range.size, FreeStats::default()),
+            GFP_KERNEL,
+        )
+    }
+
+    /// The claimed region.
+    pub fn region(&self) -> &LegacyPmemRegion {
+        &self.region
+    }
+
+    fn pgmap(&self) -> Arc<DevicePgmap> {
+        self.current.lock().clone()
+    }
+
+    fn status(&self) -> ffi::rust_pgmap_status {
+        let pgmap = self.pgmap();
+        let counters = pgmap.counters();
+        ffi::rust_pgmap_status {
+            state: match counters.state {
+                PgmapState::Live => ffi::RUST_PGMAP_STATE_LIVE,
+                PgmapState::Dying => ffi::RUST_PGMAP_STATE_DYING,
+                PgmapState::Dead => ffi::RUST_PGMAP_STATE_DEAD,
+            },
+            generation: self.generation.load(Ordering::Relaxed),
+            nr_pages: pgmap.nr_pages() as u64,
+            requested: counters.requested,
+            freed: counters.freed,
+            outstanding: counters.outstanding(),
+            pinned: self.pinned.load(Ordering::Relaxed),
+            held: self.held.load(Ordering::Relaxed),
+            freed_in_irq: pgmap.ops().in_irq.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Kill, zap every user mapping, drain, unmap.
+    fn teardown(&self) -> Result<ffi::rust_pgmap_teardown> {
+        let pgmap = self.pgmap();
+        let before: PgmapCounters = pgmap.counters();
+        pgmap.kill();
+        // After the kill no fault can map a page again, so one zap catches them all.
+        self.mapping.zap_all();
+        let waited = pgmap.teardown()?;
+        Ok(ffi::rust_pgmap_teardown {
+            outstanding: before.outstanding(),
+            waited_ns: waited.to_ns() as u64,
+        })
+    }
+
+    /// Replaces a dead pgmap with a new one over the same region.
+    fn attach(&self) -> Result {
+        let mut current = self.current.lock();
+        if current.counters().state != PgmapState::Dead {
+            return refuse!(EBUSY, "attach refused: the pgmap is not torn down\n");
+        }
+        *current = Self::create_pgmap(&self.region)?;
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        pr_info!(
+            "attach: generation {}, {} pages\n",
+            generation,
+            current.nr_pages()
+        );
+        Ok(())
+    }
+}
+
+/// Pins and requests that an open file holds, by handle.
+struct Holds {
+    next_handle: u64,
+    pins: RBTree<u64, PinnedPages>,
+    requests: RBTree<u64, Folios>,
+}
+
+impl Holds {
+    fn new_handle(&mut self) -> u64 {
+        self.next_handle += 1;
+        self.next_handle
+    }
+}
+
+/// One open file of the device.
+#[pin_data(PinnedDrop)]
+pub struct OpenFile {
+    device: Arc<PgmapDevice>,
+    #[pin]
+    holds: Mutex<Holds>,
+}
+
+#[pinned_drop]
+impl PinnedDrop for OpenFile {
+    fn drop(self: Pin<&mut Self>) {
+        let holds = self.holds.lock();
+        let pinned: usize = holds.pins.values().map(PinnedPages::count).sum();
+        let held: usize = holds.requests.values().map(Folios::count).sum();
+        self.device
+            .pinned
+            .fetch_sub(pinned as u64, Ordering::Relaxed);
+        self.device.held.fetch_sub(held as u64, Ordering::Relaxed);
+    }
+}
+
+impl OpenFile {
+    fn pin(&self, arg: usize) -> Result<isize> {
+        let (mut reader, mut writer) =
+            UserSlice::new(arg, core::mem::size_of::<ffi::rust_pgmap_pin>()).reader_writer();
+        let mut req: ffi::rust_pgmap_pin = reader.read()?;
+        let known = ffi::RUST_PGMAP_PIN_WRITE | ffi::RUST_PGMAP_PIN_LONGTERM;
+        if req.flags & !known != 0 || req.pad != 0 {
+            return refuse!(EINVAL, "pin refused: unknown flags {:#x}\n", req.flags);
+        }
+        let nr_pages = self.device.pgmap().nr_pages() as u64;
+        if req.npages > nr_pages {
+            return refuse!(ERANGE, "pin refused: {} pages > region\n", req.npages);
+        }
+        let flags = PinFlags {
+            write: req.flags & ffi::RUST_PGMAP_PIN_WRITE != 0,
+            longterm: req.flags & ffi::RUST_PGMAP_PIN_LONGTERM != 0,
+        };
+        let pages = PinnedPages::pin_current(req.addr as usize, req.npages as usize, flags)?;
+        let count = pages.count() as u64;
+        let mut holds = self.holds.lock();
+        req.handle = holds.new_handle();
+        // Written before the pin is recorded: on EFAULT the pin is dropped, not leaked.
+        writer.write(&req)?;
+        holds
+            .pins
+            .try_create_and_insert(req.handle, pages, GFP_KERNEL)?;
+        self.device.pinned.fetch_add(count, Ordering::Relaxed);
+        Ok(0)
+    }
+
+    fn unpin(&self, arg: usize) -> Result<isize> {
+        let handle: u64 = UserSlice::new(arg, core::mem::size_of::<u64>())
+            .reader()
+            .read()?;
+        let pages = self.holds.lock().pins.remove(&handle).ok_or(ENOENT)?;
+        self.device
+            .pinned
+            .fetch_sub(pages.count() as u64, Ordering::Relaxed);
+        Ok(0)
+    }
+
+    fn request(&self, arg: usize) -> Result<isize> {
+        let (mut reader, mut writer) =
+            UserSlice::new(arg, core::mem::size_of::<ffi::rust_pgmap_request>()).reader_writer();
+        let mut req: ffi::rust_pgmap_request = reader.read()?;
+        let offset = usize::try_from(req.offset).map_err(|_| EINVAL)?;
+        let nr = usize::try_from(req.npages).map_err(|_| EINVAL)?;
+        let folios = self.device.pgmap().access()?.request_folios(offset, nr)?;
+        let mut holds = self.holds.lock();
+        req.handle = holds.new_handle();
+        writer.write(&req)?;
+        holds
+            .requests
+            .try_create_and_insert(req.handle, folios, GFP_KERNEL)?;
+        self.device.held.fetch_add(nr as u64, Ordering::Relaxed);
+        Ok(0)
+    }
+
+    fn release(&self, arg: usize) -> Result<isize> {
+        let handle: u64 = UserSlice::new(arg, core::mem::size_of::<u64>())
+            .reader()
+            .read()?;
+        let folios = self.holds.lock().requests.remove(&handle).ok_or(ENOENT)?;
+        self.device
+            .held
+            .fetch_sub(folios.count() as u64, Ordering::Relaxed);
+        Ok(0)
+    }
+}
+
+/// The misc device driver.
+pub struct TestDevice;
+
+#[vtable]
+impl MiscDevice for TestDevice {
+    type RegistrationData = Arc<PgmapDevice>;
+    type Ptr = Pin<KBox<OpenFile>>;
+
+    fn open(device: &Arc<PgmapDevice>, file: &File) -> Result<Pin<KBox<OpenFile>>> {
+        device.mapping.adopt(file);
+        KBox::try_pin_init(
+            try_pin_init!(OpenFile {
+                device: device.clone(),
+                holds <- new_mutex!(Holds {
+                    next_handle: 0,
+                    pins: RBTree::new(),
+                    requests: RBTree::new(),
+                }),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn ioctl(file: Pin<&OpenFile>, cmd: u32, arg: usize) -> Result<isize> {
+        let device = &file.device;
+        match cmd {
+            ffi::RUST_PGMAP_CONST_IOC_STATUS => {
+                UserSlice::new(arg, core::mem::size_of::<ffi::rust_pgmap_status>())
+                    .writer()
+                    .write(&device.status())?;
+                Ok(0)
+            }
+            ffi::RUST_PGMAP_CONST_IOC_PIN => file.pin(arg),
+            ffi::RUST_PGMAP_CONST_IOC_UNPIN => file.unpin(arg),
+            ffi::RUST_PGMAP_CONST_IOC_REQUEST => file.request(arg),
+            ffi::RUST_PGMAP_CONST_IOC_RELEASE => file.release(arg),
+            ffi::RUST_PGMAP_CONST_IOC_TEARDOWN => {
+                let result = device.teardown()?;
+                UserSlice::new(arg, core::mem::size_of::<ffi::rust_pgmap_teardown>())
+                    .writer()
+                    .write(&result)?;
+                Ok(0)
+            }
+            ffi::RUST_PGMAP_CONST_IOC_ATTACH => {
+                device.attach()?;
+                UserSlice::new(arg, core::mem::size_of::<ffi::rust_pgmap_status>())
+                    .writer()
+                    .write(&device.status())?;
+                Ok(0)
+            }
+            _ => Err(ENOTTY),
+        }
+    }
+
+    fn mmap(file: Pin<&OpenFile>, vma: &VmAreaNew) -> Result {
+        if vma.flags() & flags::SHARED == 0 {
+            return refuse!(
+                EINVAL,
+                "mmap refused: MAP_PRIVATE (pmem pages are shared)\n"
+            );
+        }
+        if vma.flags() & flags::EXEC != 0 {
+            return refuse!(EPERM, "mmap refused: PROT_EXEC\n");
+        }
+        let nr_pages = file.device.pgmap().nr_pages();
+        if vma.pgoff() >= nr_pages {
+            return refuse!(
+                EINVAL,
+                "mmap refused: offset page {} beyond the region\n",
+                vma.pgoff()
+            );
+        }
+        vma.clear_flags(flags::MAYEXEC);
+        vma.set_flags(flags::MIXEDMAP | flags::DONTEXPAND | flags::DONTDUMP);
+        Ok(())
+    }
+
+    fn fault(file: Pin<&OpenFile>, vmf: &VmFault) -> FaultResult {
+        let pgmap = file.device.pgmap();
+        // Held across the insertion: a kill either waits for us, or we see it and fail.
+        let Ok(live) = pgmap.access() else {
+            return FaultResult::SigBus;
+        };
+        // Beyond the region, like a file mapped past its end.
+        let Ok(folio) = live.get_or_request_folio(vmf.pgoff()) else {
+            return FaultResult::SigBus;
+        };
+        match vmf.vma().insert_page(vmf.address(), folio.page(0)) {
+            // EBUSY: another thread mapped it first.
+            Ok(()) | Err(EBUSY) => FaultResult::NoPage,
+            Err(ENOMEM) => FaultResult::Oom,
+            Err(_) => FaultResult::SigBus,
+        }
+    }
+
+    fn show_status(device: &Arc<PgmapDevice>, out: &mut SysfsWriter) -> core::fmt::Result {
+        let s = device.status();
+        let state = match s.state {
+            ffi::RUST_PGMAP_STATE_LIVE => "live",
+            ffi::RUST_PGMAP_STATE_DYING => "dying",
+            _ => "dead",
+        };
+        writeln!(out, "state {state}")?;
+        writeln!(out, "generation {}", s.generation)?;
+        writeln!(out, "nr_pages {}", s.nr_pages)?;
+        writeln!(out, "requested {}", s.requested)?;
+        writeln!(out, "freed {}", s.freed)?;
+        writeln!(out, "outstanding {}", s.outstanding)?;
+        writeln!(out, "pinned {}", s.pinned)?;
+        writeln!(out, "held {}", s.held)?;
+        writeln!(out, "freed_in_irq {}", s.freed_in_irq)
+    }
+}

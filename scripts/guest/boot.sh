@@ -1,0 +1,20 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# In the guest: boot.sh OUTDIR MODE runs MODE.sh, then saves dmesg and a kmemleak scan.
+out=$1
+mode=$2
+. "$out/env.sh"
+export ROOT KSRC FLAVOR MODULE SELFTESTS MEMMAP OUT="$out"
+mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
+
+"$ROOT/scripts/guest/$mode.sh" 2>&1 | tee "$out/$mode.log"
+echo "${PIPESTATUS[0]}" >"$out/exit"
+
+if [ -w /sys/kernel/debug/kmemleak ]; then
+	# Two scans: an object is reported only once it stayed unreferenced across a scan.
+	echo scan >/sys/kernel/debug/kmemleak
+	echo scan >/sys/kernel/debug/kmemleak
+	cat /sys/kernel/debug/kmemleak >"$out/kmemleak.txt"
+fi
+dmesg >"$out/dmesg.txt"
+touch "$out/done"

@@ -1,0 +1,29 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared by the shell selftests: KTAP helpers from the kernel tree, and the module under test.
+# shellcheck source=/dev/null
+. "$KSRC/tools/testing/selftests/kselftest/ktap_helpers.sh"
+
+STATUS=/sys/class/misc/rust_pgmap/status
+
+# Converts a memmap size like 512M or 1G to bytes.
+to_bytes() {
+	local n=${1%[KMGkmg]}
+	case $1 in
+	*[Kk]) echo $((n << 10)) ;;
+	*[Mm]) echo $((n << 20)) ;;
+	*[Gg]) echo $((n << 30)) ;;
+	*) echo "$n" ;;
+	esac
+}
+
+# The dmesg lines logged since the mark, with the module prefix.
+dmesg_mark() {
+	DMESG_MARK=$(dmesg | wc -l)
+}
+dmesg_since_mark() {
+	dmesg | tail -n +$((DMESG_MARK + 1)) | grep 'rust_pgmap:'
+}
+
+status_field() {
+	awk -v k="$1" '$1 == k { print $2 }' "$STATUS"
+}

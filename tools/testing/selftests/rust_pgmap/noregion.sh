@@ -1,0 +1,26 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Run on a boot without memmap=: the module must refuse to load, with ENODEV and a reason.
+. "$(dirname "$0")/lib.sh"
+
+ktap_print_header
+ktap_set_plan 2
+
+dmesg_mark
+err=$(insmod "$MODULE" 2>&1)
+rc=$?
+ktap_print_msg "insmod: $err"
+if [ "$rc" != 0 ] && [[ $err == *"No such device"* ]]; then
+	ktap_test_pass "insmod_noregion_enodev"
+else
+	ktap_test_fail "insmod_noregion_enodev"
+fi
+reason=$(dmesg_since_mark)
+ktap_print_msg "dmesg: $reason"
+if [ "$(echo "$reason" | wc -l)" = 1 ] && [[ $reason == *"memmap="* ]] && [ ! -e /dev/rust_pgmap ]; then
+	ktap_test_pass "insmod_noregion_logs_one_reason"
+else
+	ktap_test_fail "insmod_noregion_logs_one_reason"
+fi
+
+ktap_finished

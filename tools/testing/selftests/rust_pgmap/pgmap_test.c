@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The pgmap lifecycle through /dev/rust_pgmap: requests, mappings, the module's own pins,
+ * the two-phase teardown and re-attach.
+ */
+#include "rust_pgmap_lib.h"
+
+#include "kselftest_harness.h"
+
+FIXTURE(pgmap)
+{
+	int fd;
+	struct rust_pgmap_status st; /* at setup, pgmap live */
+};
+
+FIXTURE_SETUP(pgmap)
+{
+	self->fd = open(RPG_DEV, O_RDWR);
+	if (self->fd < 0)
+		SKIP(return, RPG_DEV ": %s (module not loaded?)", strerror(errno));
+	ASSERT_EQ(0, rpg_make_live(self->fd));
+	ASSERT_EQ(0, rpg_status(self->fd, &self->st));
+	ASSERT_EQ(0, self->st.outstanding) TH_LOG("a previous test leaked folios");
+}
+
+FIXTURE_TEARDOWN(pgmap)
+{
+	if (self->fd >= 0) {
+		EXPECT_EQ(0, rpg_make_live(self->fd));
+		close(self->fd);
+	}
+}
+
+TEST_F(pgmap, request_takes_and_release_returns_folios)
+{
+	struct rust_pgmap_status st;
+	uint64_t h = 0;
+
+	ASSERT_EQ(0, rpg_request(self->fd, 0, 4, &h));
+	ASSERT_EQ(0, rpg_status(self->fd, &st));
+	EXPECT_EQ(self->st.requested + 4, st.requested);
+	EXPECT_EQ(4, st.outstanding);
+	EXPECT_EQ(4, st.held);
+
+	ASSERT_EQ(0, rpg_release(self->fd, h));
+	ASSERT_EQ(0, rpg_status(self->fd, &st));
+	EXPECT_EQ(st.requested, st.freed);
+	EXPECT_EQ(0, st.outstanding);
+	EXPECT_EQ(0, st.held);
+}
+
+TEST_F(pgmap, request_in_use_ebusy_takes_nothing)
+{
+	struct rust_pgmap_status st;
+	uint64_t h = 0, h2 = 0;
+
+	ASSERT_EQ(0, rpg_request(self->fd, 8, 4, &h));
+	/* Overlaps page 11 only: all or nothing. */
+	EXPECT_EQ(-EBUSY, rpg_request(self->fd, 11, 4, &h2));
+	ASSERT_EQ(0, rpg_status(self->fd, &st));
+	EXPECT_EQ(self->st.requested + 4, st.requested);
+	EXPECT_EQ(4, st.outstanding);
+	ASSERT_EQ(0, rpg_release(self->fd, h));
+}
+
+TEST_F(pgmap, request_out_of_range_erange)
+{
+	struct rust_pgmap_status st;
+	uint64_t h = 0, n = self->st.nr_pages;
+
+	EXPECT_EQ(-ERANGE, rpg_request(self->fd, n - 1, 2, &h));
+	EXPECT_EQ(-ERANGE, rpg_request(self->fd, n, 1, &h));
+	EXPECT_EQ(-ERANGE, rpg_request(self->fd, 0, n + 1, &h));
+	ASSERT_EQ(0, rpg_status(self->fd, &st));
+	EXPECT_EQ(self->st.requested, st.requested);
+	/* The last page is in range. */
+	ASSERT_EQ(0, rpg_request(self->fd, n - 1, 1, &h));
+	ASSERT_EQ(0, rpg_release(self->fd, h));
+}
+
+TEST_F(pgmap, request_overflow_or_empty_einval)
+{
+	struct rust_pgmap_status st;
+	uint64_t h = 0;
+
+	EXPECT_EQ(-EINVAL, rpg_request(self->fd, UINT64_MAX - 1, 4, &h));
+	EXPECT_EQ(-EINVAL, rpg_request(self->fd, 4, UINT64_MAX, &h));
+	EXPECT_EQ(-EINVAL, rpg_request(self->fd, 0, 0, &h));
+	ASSERT_EQ(0, rpg_status(self->fd, &st));
+	EXPECT_EQ(self->st.requested, st.requested);
+}
+
+TEST_F(pgmap, release_unknown_or_twice_enoent)
+{
+	uint64_t h = 0;
+
+	EXPECT_EQ(-ENOENT, rpg_release(self->fd, 12345));
+	ASSERT_EQ(0, rpg_request(self->fd, 0, 1, &h));
+	EXPECT_EQ(0, rpg_release(self->fd, h));
+	EXPECT_EQ(-ENOENT, rpg_release(self->fd, h));
+	EXPECT_EQ(-ENOENT, rpg_unpin(self->fd, h));
+}
+
+/* Starts a TEARDOWN in a child; returns its pid. It exits 0 on success and writes its result. */
+static pid_t teardown_in_child(int fd, int result_pipe)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct rust_pgmap_teardown td = { 0 };
+		int ret = rpg_teardown(fd, &td);
+		uint64_t done = rpg_now_ns();
+
+		if (write(result_pipe, &td, sizeof(td)) != sizeof(td) ||
+		    write(result_pipe, &done, sizeof(done)) != sizeof(done))
+			_exit(3);
+		_exit(ret ? 1 : 0);
+	}
+	return pid;
+}
+
+TEST_F(pgmap, request_while_dying_enxio)
+{
+	int p[2], status;
+	uint64_t h = 0, h2 = 0;
+	pid_t pid;
+
+	ASSERT_EQ(0, rpg_request(self->fd, 0, 1, &h));
+	ASSERT_EQ(0, pipe(p));
+	pid = teardown_in_child(self->fd, p[1]);
+	ASSERT_EQ(0, rpg_wait_state(self->fd, RUST_PGMAP_STATE_DYING, 5000));
+	EXPECT_EQ(-ENXIO, rpg_request(self->fd, 1, 1, &h2));
+	EXPECT_EQ(0, waitpid(pid, &status, WNOHANG)) TH_LOG("teardown did not wait");
+	ASSERT_EQ(0, rpg_release(self->fd, h));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_EQ(0, rpg_wait_state(self->fd, RUST_PGMAP_STATE_DEAD, 1000));
+}
+
+TEST_F(pgmap, map_write_read_back)
+{
+	const uint64_t n = 16;
+	uint8_t *a, *b;
+
+	a = rpg_map(self->fd, 32, n);
+	ASSERT_NE(MAP_FAILED, a);
+	rpg_fill(a, 32, n, 1);
+	/* A second mapping of the same pages shares them. */
+	b = rpg_map(self->fd, 32, n);
+	ASSERT_NE(MAP_FAILED, b);
+	EXPECT_EQ(0, rpg_verify(b, 32, n, 1));
+	ASSERT_EQ(0, munmap(a, n * RPG_PAGE));
+	ASSERT_EQ(0, munmap(b, n * RPG_PAGE));
+
+	a = rpg_map(self->fd, 32, n);
+	ASSERT_NE(MAP_FAILED, a);
+	EXPECT_EQ(0, rpg_verify(a, 32, n, 1)) TH_LOG("pmem lost data across unmap");
+	ASSERT_EQ(0, munmap(a, n * RPG_PAGE));
+}
+
+TEST_F(pgmap, munmap_frees_every_page)
+{
+	const uint64_t n = 64;
+	struct rust_pgmap_status st;
+	uint8_t *a;
+
+	a = rpg_map(self->fd, 0, n);
+	ASSERT_NE(MAP_FAILED, a);
+	for (uint64_t i = 0; i < n; i++)
+		a[i * RPG_PAGE] = 1;
+	ASSERT_EQ(0, rpg_status(self->fd, &st));
+	EXPECT_EQ(self->st.requested + n, st.requested);
+	EXPECT_EQ(n, st.outstanding);
+
+	ASSERT_EQ(0, munmap(a, n * RPG_PAGE));
+	ASSERT_EQ(0, rpg_status(self->fd, &st));
+	EXPECT_EQ(st.requested, st.freed);
+	EXPECT_EQ(0, st.outstanding);
+}
+
+TEST_F(pgmap, pin_blocks_teardown_until_unpin)
+{
+	const uint64_t n = 16;
+	struct rust_pgmap_teardown td;
+	struct rust_pgmap_status st;
+	uint64_t h = 0, unpinned, done = 0;
+	int p[2], status;
+	uint8_t *a;
+	pid_t pid;
+
+	a = rpg_map(self->fd, 0, n);
+	ASSERT_NE(MAP_FAILED, a);
+	rpg_fill(a, 0, n, 2);
+	ASSERT_EQ(0, rpg_pin(self->fd, a, n, RUST_PGMAP_PIN_WRITE, &h));
+	ASSERT_EQ(0, pipe(p));
+	pid = teardown_in_child(self->fd, p[1]);
+
+	ASSERT_EQ(0, rpg_wait_state(self->fd, RUST_PGMAP_STATE_DYING, 5000));
+	usleep(500000);
+	EXPECT_EQ(0, waitpid(pid, &status, WNOHANG)) TH_LOG("teardown did not wait for the pin");
+	ASSERT_EQ(0, rpg_status(self->fd, &st));
+	EXPECT_EQ(n, st.outstanding);
+	EXPECT_EQ(n, st.pinned);
+	/* The kill zapped our mapping: the pages are held by the pin alone. */
+	EXPECT_EQ(SIGBUS, rpg_touch(a, false));
+
+	unpinned = rpg_now_ns();
+	ASSERT_EQ(0, rpg_unpin(self->fd, h));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	ASSERT_EQ(sizeof(td), read(p[0], &td, sizeof(td)));
+	ASSERT_EQ(sizeof(done), read(p[0], &done, sizeof(done)));
+	EXPECT_EQ(n, td.outstanding);
+	EXPECT_GE(td.waited_ns, 500000000ULL);
+	ksft_print_msg("teardown waited %.1f ms in all, returned %.1f ms after the unpin\n",
+		       td.waited_ns / 1e6, (done - unpinned) / 1e6);
+
+	ASSERT_EQ(0, rpg_status(self->fd, &st));
+	EXPECT_EQ(RUST_PGMAP_STATE_DEAD, st.state);
+	EXPECT_EQ(0, st.outstanding);
+	EXPECT_EQ(st.requested, st.freed);
+	munmap(a, n * RPG_PAGE);
+}
+
+TEST_F(pgmap, longterm_pin_refused_ebusy_no_leak)
+{
+	const uint64_t n = 4;
+	struct rust_pgmap_status st;
+	uint64_t h = 0;
+	uint8_t *a;
+
+	a = rpg_map(self->fd, 0, n);
+	ASSERT_NE(MAP_FAILED, a);
+	rpg_fill(a, 0, n, 3);
+	EXPECT_EQ(-EBUSY, rpg_pin(self->fd, a, n, RUST_PGMAP_PIN_LONGTERM | RUST_PGMAP_PIN_WRITE,
+				  &h));
+	ASSERT_EQ(0, rpg_status(self->fd, &st));
+	EXPECT_EQ(0, st.pinned);
+	EXPECT_EQ(0, rpg_verify(a, 0, n, 3));
+	ASSERT_EQ(0, munmap(a, n * RPG_PAGE));
+	ASSERT_EQ(0, rpg_status(self->fd, &st));
+	EXPECT_EQ(0, st.outstanding) TH_LOG("the refused longterm pin leaked a reference");
+}
+
+TEST_F(pgmap, sigbus_after_kill)
+{
+	struct rust_pgmap_teardown td;
+	uint8_t *a, *b;
+
+	a = rpg_map(self->fd, 0, 2);
+	ASSERT_NE(MAP_FAILED, a);
+	a[0] = 1;
+	ASSERT_EQ(0, rpg_teardown(self->fd, &td));
+	/* The existing mapping was zapped, and a new one cannot fault pages in. */
+	EXPECT_EQ(SIGBUS, rpg_touch(a, false));
+	EXPECT_EQ(SIGBUS, rpg_touch(a + RPG_PAGE, true));
+	b = rpg_map(self->fd, 0, 1);
+	ASSERT_NE(MAP_FAILED, b);
+	EXPECT_EQ(SIGBUS, rpg_touch(b, false));
+	munmap(a, 2 * RPG_PAGE);
+	munmap(b, RPG_PAGE);
+}
+
+TEST_F(pgmap, sigbus_beyond_region)
+{
+	uint64_t last = self->st.nr_pages - 1;
+	uint8_t *a;
+
+	/* A mapping may run past the region's end, as one past a file's end. */
+	a = rpg_map(self->fd, last, 2);
+	ASSERT_NE(MAP_FAILED, a);
+	EXPECT_EQ(0, rpg_touch(a, true));
+	EXPECT_EQ(SIGBUS, rpg_touch(a + RPG_PAGE, false));
+	munmap(a, 2 * RPG_PAGE);
+}
+
+TEST_F(pgmap, teardown_twice_enxio)
+{
+	struct rust_pgmap_teardown td;
+
+	ASSERT_EQ(0, rpg_teardown(self->fd, &td));
+	EXPECT_EQ(0, td.outstanding);
+	EXPECT_EQ(-ENXIO, rpg_teardown(self->fd, &td));
+}
+
+TEST_F(pgmap, attach_while_live_ebusy)
+{
+	EXPECT_EQ(-EBUSY, rpg_attach(self->fd));
+}
+
+TEST_F(pgmap, attach_after_teardown_keeps_data)
+{
+	const uint64_t n = 32, first = 100;
+	struct rust_pgmap_teardown td;
+	struct rust_pgmap_status st;
+	uint8_t *a;
+
+	a = rpg_map(self->fd, first, n);
+	ASSERT_NE(MAP_FAILED, a);
+	rpg_fill(a, first, n, 4);
+	ASSERT_EQ(0, rpg_teardown(self->fd, &td));
+	munmap(a, n * RPG_PAGE);
+
+	ASSERT_EQ(0, rpg_attach(self->fd));
+	ASSERT_EQ(0, rpg_status(self->fd, &st));
+	EXPECT_EQ(RUST_PGMAP_STATE_LIVE, st.state);
+	EXPECT_EQ(self->st.generation + 1, st.generation);
+	EXPECT_EQ(0, st.requested) TH_LOG("a new pgmap starts its counters at zero");
+	a = rpg_map(self->fd, first, n);
+	ASSERT_NE(MAP_FAILED, a);
+	EXPECT_EQ(0, rpg_verify(a, first, n, 4)) TH_LOG("bytes lost across teardown and attach");
+	munmap(a, n * RPG_PAGE);
+}
+
+static void on_alarm(int sig)
+{
+}
+
+TEST_F(pgmap, teardown_eintr_then_resume)
+{
+	struct rust_pgmap_teardown td;
+	struct rust_pgmap_status st;
+	int status;
+	uint64_t h = 0;
+	pid_t pid;
+
+	ASSERT_EQ(0, rpg_request(self->fd, 0, 1, &h));
+	pid = fork();
+	if (pid == 0) {
+		/* No SA_RESTART: the signal must end the wait with EINTR. */
+		struct sigaction sa = { .sa_handler = on_alarm };
+
+		sigaction(SIGALRM, &sa, NULL);
+		alarm(1);
+		_exit(rpg_teardown(self->fd, &td) == -EINTR ? 0 : 1);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status)) TH_LOG("TEARDOWN did not fail with EINTR");
+	ASSERT_EQ(0, rpg_status(self->fd, &st));
+	EXPECT_EQ(RUST_PGMAP_STATE_DYING, st.state);
+	EXPECT_EQ(1, st.outstanding);
+
+	ASSERT_EQ(0, rpg_release(self->fd, h));
+	/* The second TEARDOWN resumes the drain, which is now complete. */
+	ASSERT_EQ(0, rpg_teardown(self->fd, &td));
+	ASSERT_EQ(0, rpg_status(self->fd, &st));
+	EXPECT_EQ(RUST_PGMAP_STATE_DEAD, st.state);
+	EXPECT_EQ(0, st.outstanding);
+}
+
+TEST_F(pgmap, close_releases_pins_and_requests)
+{
+	struct rust_pgmap_status st;
+	uint64_t h = 0;
+	uint8_t *a;
+	int fd2;
+
+	fd2 = open(RPG_DEV, O_RDWR);
+	ASSERT_LE(0, fd2);
+	a = rpg_map(fd2, 0, 4);
+	ASSERT_NE(MAP_FAILED, a);
+	a[0] = 1;
+	ASSERT_EQ(0, rpg_pin(fd2, a, 4, RUST_PGMAP_PIN_WRITE, &h));
+	ASSERT_EQ(0, rpg_request(fd2, 10, 2, &h));
+	ASSERT_EQ(0, munmap(a, 4 * RPG_PAGE));
+	ASSERT_EQ(0, rpg_status(self->fd, &st));
+	EXPECT_EQ(6, st.outstanding);
+	close(fd2);
+	ASSERT_EQ(0, rpg_status(self->fd, &st));
+	EXPECT_EQ(0, st.outstanding);
+	EXPECT_EQ(0, st.pinned);
+	EXPECT_EQ(0, st.held);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Helpers shared by the rust_pgmap selftests and samples. */
+#ifndef RUST_PGMAP_LIB_H
+#define RUST_PGMAP_LIB_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/rust_pgmap.h>
+
+#define RPG_DEV "/dev/rust_pgmap"
+#define RPG_PAGE 4096UL
+
+static inline int rpg_status(int fd, struct rust_pgmap_status *st)
+{
+	return ioctl(fd, RUST_PGMAP_IOC_STATUS, st) ? -errno : 0;
+}
+
+static inline int rpg_pin(int fd, void *addr, uint64_t npages, uint32_t flags, uint64_t *handle)
+{
+	struct rust_pgmap_pin pin = { .addr = (uintptr_t)addr, .npages = npages, .flags = flags };
+
+	if (ioctl(fd, RUST_PGMAP_IOC_PIN, &pin))
+		return -errno;
+	*handle = pin.handle;
+	return 0;
+}
+
+static inline int rpg_unpin(int fd, uint64_t handle)
+{
+	return ioctl(fd, RUST_PGMAP_IOC_UNPIN, &handle) ? -errno : 0;
+}
+
+static inline int rpg_request(int fd, uint64_t offset, uint64_t npages, uint64_t *handle)
+{
+	struct rust_pgmap_request req = { .offset = offset, .npages = npages };
+
+	if (ioctl(fd, RUST_PGMAP_IOC_REQUEST, &req))
+		return -errno;
+	*handle = req.handle;
+	return 0;
+}
+
+static inline int rpg_release(int fd, uint64_t handle)
+{
+	return ioctl(fd, RUST_PGMAP_IOC_RELEASE, &handle) ? -errno : 0;
+}
+
+static inline int rpg_teardown(int fd, struct rust_pgmap_teardown *td)
+{
+	return ioctl(fd, RUST_PGMAP_IOC_TEARDOWN, td) ? -errno : 0;
+}
+
+static inline int rpg_attach(int fd)
+{
+	struct rust_pgmap_status st;
+
+	return ioctl(fd, RUST_PGMAP_IOC_ATTACH, &st) ? -errno : 0;
+}
+
+/* Brings the pgmap back to live after a test that tore it down. */
+static inline int rpg_make_live(int fd)
+{
+	struct rust_pgmap_status st;
+	struct rust_pgmap_teardown td;
+
+	if (rpg_status(fd, &st))
+		return -1;
+	if (st.state == RUST_PGMAP_STATE_LIVE)
+		return 0;
+	if (st.state == RUST_PGMAP_STATE_DYING && rpg_teardown(fd, &td))
+		return -1;
+	return rpg_attach(fd);
+}
+
+static inline void *rpg_map(int fd, uint64_t first_page, uint64_t npages)
+{
+	return mmap(NULL, npages * RPG_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		    first_page * RPG_PAGE);
+}
+
+static inline uint64_t rpg_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* A byte of the test pattern: differs per page, offset and seed. */
+static inline uint8_t rpg_pattern(uint64_t page, uint64_t off, uint32_t seed)
+{
+	return (uint8_t)(page * 131 + off * 7 + seed);
+}
+
+static inline void rpg_fill(uint8_t *p, uint64_t first_page, uint64_t npages, uint32_t seed)
+{
+	for (uint64_t pg = 0; pg < npages; pg++)
+		for (uint64_t off = 0; off < RPG_PAGE; off++)
+			p[pg * RPG_PAGE + off] = rpg_pattern(first_page + pg, off, seed);
+}
+
+/* Returns the number of bytes that differ from the pattern. */
+static inline uint64_t rpg_verify(const uint8_t *p, uint64_t first_page, uint64_t npages,
+				  uint32_t seed)
+{
+	uint64_t bad = 0;
+
+	for (uint64_t pg = 0; pg < npages; pg++)
+		for (uint64_t off = 0; off < RPG_PAGE; off++)
+			bad += p[pg * RPG_PAGE + off] != rpg_pattern(first_page + pg, off, seed);
+	return bad;
+}
+
+static sigjmp_buf rpg_sigbus_jmp;
+
+static inline void rpg_sigbus_handler(int sig)
+{
+	siglongjmp(rpg_sigbus_jmp, sig);
+}
+
+/* Touches *p (a read, or a write if write is set); returns the signal it raised, or 0. */
+static inline int rpg_touch(volatile uint8_t *p, bool write)
+{
+	struct sigaction sa = { .sa_handler = rpg_sigbus_handler }, old_bus, old_segv;
+	int sig;
+
+	sigaction(SIGBUS, &sa, &old_bus);
+	sigaction(SIGSEGV, &sa, &old_segv);
+	sig = sigsetjmp(rpg_sigbus_jmp, 1);
+	if (!sig) {
+		if (write)
+			*p = *p;
+		else
+			(void)*p;
+	}
+	sigaction(SIGBUS, &old_bus, NULL);
+	sigaction(SIGSEGV, &old_segv, NULL);
+	return sig;
+}
+
+/* Waits up to timeout_ms until the pgmap reaches state; returns 0 when it did. */
+static inline int rpg_wait_state(int fd, uint32_t state, int timeout_ms)
+{
+	struct rust_pgmap_status st;
+
+	for (int i = 0; i < timeout_ms / 10; i++) {
+		if (!rpg_status(fd, &st) && st.state == state)
+			return 0;
+		usleep(10000);
+	}
+	return -1;
+}
+
+#endif /* RUST_PGMAP_LIB_H */
