@@ -30,9 +30,13 @@ FLAVOR='$flavor'
 MODULE='$ROOT/build/$flavor/module/rust_pgmap.ko'
 SELFTESTS='$ROOT/build/selftests'
 MEMMAP='$memmap'
+ADHOC='${ADHOC:-}'
 ENV
 
-append="panic_on_warn=0 hung_task_panic=0"
+# null_blk with a timer completion 200 ms after submission: I/O is still in flight when a
+# teardown starts, and the unpin comes from interrupt context.
+append="null_blk.nr_devices=1 null_blk.memory_backed=1 null_blk.irqmode=2"
+append="$append null_blk.completion_nsec=200000000 null_blk.bs=4096 null_blk.gb=1"
 [ -z "$memmap" ] || append="$append memmap=$memmap"
 vng_args=(--run "$kdir/arch/x86/boot/bzImage" --disable-kvm --cpus 2 --memory 2G
 	--append "$append" --rwdir "$out" --cwd "$ROOT")
@@ -43,9 +47,21 @@ if [ "$mode" = shell ]; then
 fi
 
 timeout=${RUST_PGMAP_VM_TIMEOUT:-900}
+setsid timeout --kill-after=10 "$timeout" vng "${vng_args[@]}" --verbose \
+	--exec "$ROOT/scripts/guest/boot.sh $out $mode" </dev/null >"$out/console.log" 2>&1 &
+vm=$!
+# Without ACPI power-off the guest halts instead of exiting QEMU: stop it once the guest
+# command wrote its last file.
+while kill -0 "$vm" 2>/dev/null; do
+	if [ -f "$out/done" ]; then
+		sleep 2
+		kill -TERM -- -"$vm" 2>/dev/null
+		break
+	fi
+	sleep 1
+done
 rc=0
-timeout --kill-after=10 "$timeout" vng "${vng_args[@]}" --verbose \
-	--exec "$ROOT/scripts/guest/boot.sh $out $mode" </dev/null >"$out/console.log" 2>&1 || rc=$?
+wait "$vm" || rc=$?
 if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
 	echo "error: the guest did not finish within $timeout s; last console lines:" >&2
 	tail -n 50 "$out/console.log" >&2

@@ -21,7 +21,11 @@ fi
 
 mode=$(stat -c '%F %a' /dev/rust_pgmap 2>&1)
 ktap_print_msg "/dev/rust_pgmap: $mode"
-ktap_test_result "device_node_mode_0600" [ "$mode" = "character special file 600" ]
+if [ "$mode" = "character special file 600" ]; then
+	ktap_test_pass "device_node_mode_0600"
+else
+	ktap_test_fail "device_node_mode_0600"
+fi
 
 ktap_test_result "iomem_region_claimed" grep -q "rust_pgmap" /proc/iomem
 

@@ -1,0 +1,1225 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A deterministic random walk over the /dev/rust_pgmap ABI: ioctls with good and garbage
+ * arguments, mmap/munmap/mprotect/mremap, touches, forks, teardown and attach. A shadow model
+ * of the handles, mappings and pgmap state says which results each call may have; at the end
+ * everything is given back and no folio, pin or request may be left.
+ *
+ * RUST_PGMAP_FUZZ_SEED and RUST_PGMAP_FUZZ_OPS replay or lengthen a run;
+ * RUST_PGMAP_FUZZ_SECS bounds its time (on a slow guest the walk stops early).
+ */
+#define _GNU_SOURCE
+#include "rust_pgmap_lib.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include "kselftest_harness.h"
+
+#ifndef MAP_SHARED_VALIDATE
+#define MAP_SHARED_VALIDATE 0x03
+#endif
+#ifndef MAP_SYNC
+#define MAP_SYNC 0x80000
+#endif
+
+#define FZ_DEFAULT_SEED 0x5eed2024u
+#define FZ_DEFAULT_OPS 10000
+#define FZ_DEFAULT_SECS 55
+
+/* Region pages the walk uses: a small window, so that ranges collide, and the region's end. */
+#define FZ_WIN_FIRST 2048
+#define FZ_WIN_PAGES 48
+#define FZ_END_PAGES 8
+/* Largest range of one op, to keep every op cheap on an emulated guest. */
+#define FZ_MAX_N 8
+
+/*
+ * Mappings live in slots of a PROT_NONE arena: a mapping takes at most FZ_MAX_N pages from the
+ * start of its slot, and the rest of the slot keeps gup running past its end from reaching
+ * another mapping.
+ */
+#define FZ_SLOTS 12
+#define FZ_SLOT_PAGES (2 * FZ_MAX_N)
+#define FZ_MAX_HOLDS 24
+#define FZ_ANON_PAGES 8
+#define FZ_MAX_REPORTS 50
+
+#define FZ_KERNEL_ADDR ((void *)(uintptr_t)0xffff800000000000ULL)
+/* struct fz_hold.first of a pin of anonymous memory. */
+#define FZ_NOT_DEVICE UINT64_MAX
+
+enum fz_kind {
+	K_STATUS, K_PIN, K_UNPIN, K_REQUEST, K_RELEASE, K_MMAP, K_MUNMAP, K_MPROTECT,
+	K_MREMAP, K_TOUCH, K_FORK, K_TEARDOWN, K_ATTACH, K_UNKNOWN, K_NR
+};
+
+/* Weights out of 1000. TEARDOWN and ATTACH rebuild the memmap: slow, so rare. */
+static const struct {
+	const char *name;
+	int weight;
+} fz_kinds[K_NR] = {
+	[K_STATUS] = { "status", 60 },
+	[K_PIN] = { "pin", 150 },
+	[K_UNPIN] = { "unpin", 90 },
+	[K_REQUEST] = { "request", 120 },
+	[K_RELEASE] = { "release", 90 },
+	[K_MMAP] = { "mmap", 110 },
+	[K_MUNMAP] = { "munmap", 70 },
+	[K_MPROTECT] = { "mprotect", 30 },
+	[K_MREMAP] = { "mremap", 22 },
+	[K_TOUCH] = { "touch", 220 },
+	[K_FORK] = { "fork", 8 },
+	[K_TEARDOWN] = { "teardown", 3 },
+	[K_ATTACH] = { "attach", 12 },
+	[K_UNKNOWN] = { "unknown", 15 },
+};
+
+/* Commands the driver does not know, none of which the VFS answers itself. */
+static const unsigned long fz_unknown_cmds[] = {
+	_IO(RUST_PGMAP_IOC_MAGIC, 0x7f),
+	_IO(RUST_PGMAP_IOC_MAGIC, 0x07),
+	_IOWR(RUST_PGMAP_IOC_MAGIC, 0x08, __u64),
+	_IOR(RUST_PGMAP_IOC_MAGIC, 0x00, __u32),
+	_IOW(RUST_PGMAP_IOC_MAGIC, 0x00, struct rust_pgmap_status),
+	_IO(RUST_PGMAP_IOC_MAGIC, 0x01),
+	_IOWR(RUST_PGMAP_IOC_MAGIC, 0x03, struct rust_pgmap_pin),
+	_IOR(0xD6, 0x00, struct rust_pgmap_status),
+	_IOWR(0xD8, 0x01, struct rust_pgmap_pin),
+	0x1234, 0, 1, 3, 0x80000000UL,
+};
+
+/* The errnos a call may return; bit 0 is success. */
+struct fz_set {
+	uint64_t bits[2];
+};
+
+#define FZ_ALLOW(...) fz_set_of((const int[]){ __VA_ARGS__, -1 })
+
+static struct fz_set fz_set_of(const int *list)
+{
+	struct fz_set s = { { 0, 0 } };
+
+	for (; *list >= 0; list++)
+		s.bits[*list / 64] |= 1ULL << (*list % 64);
+	return s;
+}
+
+static bool fz_set_has(struct fz_set s, int err)
+{
+	return err >= 0 && err < 128 && (s.bits[err / 64] >> (err % 64) & 1);
+}
+
+/* A failure instead of success: what the kernel says when it cannot write the result back. */
+static struct fz_set fz_set_success_to(struct fz_set s, int err)
+{
+	if (fz_set_has(s, 0)) {
+		s.bits[0] &= ~1ULL;
+		s.bits[err / 64] |= 1ULL << (err % 64);
+	}
+	return s;
+}
+
+struct fz_map {
+	uint8_t *addr;   /* NULL: the slot is free */
+	uint64_t first;  /* region page mapped at addr */
+	uint64_t npages;
+	int prot;
+};
+
+struct fz_hold {
+	uint64_t handle;
+	uint64_t first;  /* first region page, or FZ_NOT_DEVICE */
+	uint64_t npages;
+};
+
+struct fz {
+	int fd;
+	uint32_t rng;
+	uint64_t nr;
+	bool live;
+	uint8_t *arena;
+	uint8_t *anon;   /* FZ_ANON_PAGES pinnable pages, then a PROT_NONE page */
+	uint8_t *ro;     /* made read-only after an argument is copied in */
+	struct fz_map maps[FZ_SLOTS];
+	struct fz_hold pins[FZ_MAX_HOLDS], reqs[FZ_MAX_HOLDS];
+	int npins, nreqs;
+	uint64_t pinned, held; /* what STATUS must report */
+	long op;
+	unsigned long dead_ops;
+	enum fz_kind kind;
+	unsigned long violations;
+	unsigned long count[K_NR], refused[K_NR];
+};
+
+static uint32_t fz_rnd(struct fz *f)
+{
+	/*
+	 * xorshift32: tiny, and a seed replays a run exactly. Calls to it are sequenced (never
+	 * two in one expression) so that their order does not depend on the compiler.
+	 */
+	uint32_t x = f->rng;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	f->rng = x;
+	return x;
+}
+
+static uint64_t fz_rnd64(struct fz *f)
+{
+	uint64_t hi = fz_rnd(f);
+
+	return hi << 32 | fz_rnd(f);
+}
+
+static uint64_t fz_below(struct fz *f, uint64_t n)
+{
+	return n ? fz_rnd(f) % n : 0;
+}
+
+static __printf(2, 3) void fz_violation(struct fz *f, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[256];
+
+	f->violations++;
+	if (f->violations > FZ_MAX_REPORTS)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ksft_print_msg("fuzz: op %ld (%s): %s\n", f->op, fz_kinds[f->kind].name, msg);
+}
+
+/* Checks @ret (0 or -errno) against @allowed; describes the call on a violation. */
+static bool fz_check(struct fz *f, int ret, struct fz_set allowed, const char *fmt, ...)
+	__printf(4, 5);
+
+static bool fz_check(struct fz *f, int ret, struct fz_set allowed, const char *fmt, ...)
+{
+	char desc[192];
+	va_list ap;
+
+	if (ret)
+		f->refused[f->kind]++;
+	if (fz_set_has(allowed, -ret))
+		return true;
+	va_start(ap, fmt);
+	vsnprintf(desc, sizeof(desc), fmt, ap);
+	va_end(ap);
+	fz_violation(f, "%s: got %s (%d), allowed %#llx:%#llx", desc,
+		     ret ? strerror(-ret) : "success", ret,
+		     (unsigned long long)allowed.bits[1], (unsigned long long)allowed.bits[0]);
+	return false;
+}
+
+static int fz_ioctl(struct fz *f, unsigned long cmd, const void *arg)
+{
+	return ioctl(f->fd, cmd, arg) ? -errno : 0;
+}
+
+/* Copies an argument into the read-only page: the kernel can read it but not write to it. */
+static void *fz_ro(struct fz *f, const void *src, size_t len)
+{
+	if (mprotect(f->ro, RPG_PAGE, PROT_READ | PROT_WRITE))
+		fz_violation(f, "mprotect(ro, RW): %s", strerror(errno));
+	memcpy(f->ro, src, len);
+	if (mprotect(f->ro, RPG_PAGE, PROT_READ))
+		fz_violation(f, "mprotect(ro, R): %s", strerror(errno));
+	return f->ro;
+}
+
+static void *fz_bad_ptr(struct fz *f)
+{
+	switch (fz_below(f, 4)) {
+	case 0:
+		return (void *)1;
+	case 1:
+		return NULL;
+	case 2:
+		return f->anon + FZ_ANON_PAGES * RPG_PAGE; /* the PROT_NONE page */
+	default:
+		return FZ_KERNEL_ADDR;
+	}
+}
+
+enum fz_ptr { PTR_OK, PTR_RO, PTR_BAD };
+
+static enum fz_ptr fz_ptr_mode(struct fz *f)
+{
+	uint32_t r = fz_below(f, 10);
+
+	return r < 8 ? PTR_OK : r == 8 ? PTR_RO : PTR_BAD;
+}
+
+static const char *fz_ptr_name(enum fz_ptr m)
+{
+	return m == PTR_OK ? "ok" : m == PTR_RO ? "read-only" : "bad";
+}
+
+static uint8_t *fz_slot(struct fz *f, int i)
+{
+	return f->arena + (size_t)i * FZ_SLOT_PAGES * RPG_PAGE;
+}
+
+/* Puts the PROT_NONE reservation back over a range the walk unmapped. */
+static void fz_reserve(struct fz *f, void *addr, uint64_t npages)
+{
+	void *p = mmap(addr, npages * RPG_PAGE, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+
+	if (p != addr)
+		fz_violation(f, "re-reserving %p: %s", addr, strerror(errno));
+}
+
+static struct fz_map *fz_random_map(struct fz *f)
+{
+	int used[FZ_SLOTS], n = 0;
+
+	for (int i = 0; i < FZ_SLOTS; i++)
+		if (f->maps[i].addr)
+			used[n++] = i;
+	return n ? &f->maps[used[fz_below(f, n)]] : NULL;
+}
+
+static int fz_free_slot(struct fz *f)
+{
+	int free_slots[FZ_SLOTS], n = 0;
+
+	for (int i = 0; i < FZ_SLOTS; i++)
+		if (!f->maps[i].addr)
+			free_slots[n++] = i;
+	return n ? free_slots[fz_below(f, n)] : -1;
+}
+
+static int fz_find(const struct fz_hold *h, int n, uint64_t handle)
+{
+	for (int i = 0; i < n; i++)
+		if (h[i].handle == handle)
+			return i;
+	return -1;
+}
+
+static void fz_add_hold(struct fz *f, struct fz_hold *h, int *n, uint64_t handle,
+			uint64_t first, uint64_t npages)
+{
+	if (fz_find(f->pins, f->npins, handle) >= 0 || fz_find(f->reqs, f->nreqs, handle) >= 0)
+		fz_violation(f, "handle %llu given out twice", (unsigned long long)handle);
+	h[*n].handle = handle;
+	h[*n].first = first;
+	h[*n].npages = npages;
+	(*n)++;
+}
+
+static void fz_remove_hold(struct fz_hold *h, int *n, int i)
+{
+	h[i] = h[--(*n)];
+}
+
+/* Whether [first, first + n) shares a page with a request or a device pin we hold. */
+static bool fz_overlaps_holds(const struct fz *f, uint64_t first, uint64_t n)
+{
+	for (int i = 0; i < f->nreqs; i++)
+		if (first < f->reqs[i].first + f->reqs[i].npages &&
+		    f->reqs[i].first < first + n)
+			return true;
+	for (int i = 0; i < f->npins; i++)
+		if (f->pins[i].first != FZ_NOT_DEVICE &&
+		    first < f->pins[i].first + f->pins[i].npages && f->pins[i].first < first + n)
+			return true;
+	return false;
+}
+
+/* The signal a touch of page @k of @m must raise. */
+static int fz_touch_expect(const struct fz *f, const struct fz_map *m, uint64_t k)
+{
+	if (m->prot == PROT_NONE)
+		return SIGSEGV;
+	if (!f->live || m->first + k >= f->nr)
+		return SIGBUS;
+	return 0;
+}
+
+/* Random touches of random mappings; returns how many raised the wrong signal. */
+static int fz_touches(struct fz *f, int n, bool report)
+{
+	int bad = 0;
+
+	for (int i = 0; i < n; i++) {
+		struct fz_map *m = fz_random_map(f);
+		uint64_t k, off;
+		bool write;
+		int sig, want;
+
+		if (!m)
+			break;
+		k = fz_below(f, m->npages);
+		off = fz_below(f, RPG_PAGE);
+		write = (m->prot & PROT_WRITE) && (fz_rnd(f) & 1);
+		want = fz_touch_expect(f, m, k);
+		sig = rpg_touch(m->addr + k * RPG_PAGE + off, write);
+		if (report && sig)
+			f->refused[f->kind]++;
+		if (sig != want) {
+			bad++;
+			if (report)
+				fz_violation(f,
+					     "%s of region page %llu (mapping of %llu from %llu, prot %d, %s): signal %d, want %d",
+					     write ? "write" : "read",
+					     (unsigned long long)(m->first + k),
+					     (unsigned long long)m->npages,
+					     (unsigned long long)m->first, m->prot,
+					     f->live ? "live" : "dead", sig, want);
+		}
+	}
+	return bad;
+}
+
+static void fz_status_check(struct fz *f)
+{
+	struct rust_pgmap_status st;
+	int ret = fz_ioctl(f, RUST_PGMAP_IOC_STATUS, &st);
+
+	if (!fz_check(f, ret, FZ_ALLOW(0), "STATUS"))
+		return;
+	if (st.state != (f->live ? RUST_PGMAP_STATE_LIVE : RUST_PGMAP_STATE_DEAD))
+		fz_violation(f, "state %u, model says %s", st.state, f->live ? "live" : "dead");
+	if (st.nr_pages != f->nr)
+		fz_violation(f, "nr_pages %llu, was %llu", (unsigned long long)st.nr_pages,
+			     (unsigned long long)f->nr);
+	if (st.pinned != f->pinned || st.held != f->held)
+		fz_violation(f, "pinned %llu held %llu, model %llu %llu",
+			     (unsigned long long)st.pinned, (unsigned long long)st.held,
+			     (unsigned long long)f->pinned, (unsigned long long)f->held);
+	if (st.freed > st.requested || st.outstanding != st.requested - st.freed)
+		fz_violation(f, "requested %llu freed %llu outstanding %llu",
+			     (unsigned long long)st.requested, (unsigned long long)st.freed,
+			     (unsigned long long)st.outstanding);
+	if (f->live ? st.outstanding < st.held : st.outstanding != 0)
+		fz_violation(f, "outstanding %llu with %llu held, %s",
+			     (unsigned long long)st.outstanding, (unsigned long long)st.held,
+			     f->live ? "live" : "dead");
+}
+
+/* Learns where an ioctl whose result could not be written back left the pgmap. */
+static void fz_sync_state(struct fz *f)
+{
+	struct rust_pgmap_status st;
+
+	if (!fz_check(f, fz_ioctl(f, RUST_PGMAP_IOC_STATUS, &st), FZ_ALLOW(0), "STATUS"))
+		return;
+	if (st.state == RUST_PGMAP_STATE_DYING)
+		fz_violation(f, "pgmap left dying");
+	f->live = st.state == RUST_PGMAP_STATE_LIVE;
+}
+
+static void fz_op_status(struct fz *f)
+{
+	enum fz_ptr mode = fz_ptr_mode(f);
+	void *arg;
+
+	f->kind = K_STATUS;
+	if (mode == PTR_OK) {
+		fz_status_check(f);
+		return;
+	}
+	arg = mode == PTR_RO ? fz_ro(f, &(struct rust_pgmap_status){ 0 },
+				     sizeof(struct rust_pgmap_status)) : fz_bad_ptr(f);
+	fz_check(f, fz_ioctl(f, RUST_PGMAP_IOC_STATUS, arg), FZ_ALLOW(EFAULT),
+		 "STATUS(%p)", arg);
+}
+
+static void fz_op_unpin(struct fz *f);
+static void fz_op_release(struct fz *f);
+
+static void fz_op_pin(struct fz *f)
+{
+	struct rust_pgmap_pin pin = { 0 };
+	uint64_t dev_first = FZ_NOT_DEVICE;
+	struct fz_map *m = fz_random_map(f);
+	uint32_t sub = fz_below(f, 20), r;
+	enum fz_ptr mode;
+	struct fz_set allow;
+	void *arg;
+	int ret;
+
+	if (f->npins == FZ_MAX_HOLDS) {
+		fz_op_unpin(f);
+		return;
+	}
+	f->kind = K_PIN;
+	if (sub < 12 && !m)
+		sub = 12;
+	switch (sub) {
+	case 0 ... 11: {
+		/* A subrange of a mapping, sometimes running into the slot's PROT_NONE rest. */
+		uint64_t off = fz_below(f, m->npages);
+		uint64_t n = 1 + fz_below(f, fz_below(f, 4) ? m->npages - off : FZ_MAX_N);
+		bool ok;
+
+		r = fz_below(f, 8);
+		/* FOLL_WRITE on a read-only mapping, sometimes. */
+		if (r < 4 && !(m->prot & PROT_WRITE) && fz_below(f, 4))
+			r = 4;
+		pin.flags = r < 4 ? RUST_PGMAP_PIN_WRITE : r < 6 ? 0 :
+			    r == 6 ? RUST_PGMAP_PIN_LONGTERM | RUST_PGMAP_PIN_WRITE :
+			    RUST_PGMAP_PIN_LONGTERM;
+		pin.addr = (uintptr_t)(m->addr + off * RPG_PAGE);
+		pin.npages = n;
+		ok = f->live && off + n <= m->npages && m->first + off + n <= f->nr &&
+		     m->prot != PROT_NONE &&
+		     (!(pin.flags & RUST_PGMAP_PIN_WRITE) || (m->prot & PROT_WRITE));
+		/* Device-coherent pages cannot be pinned longterm on 6.12. */
+		if (pin.flags & RUST_PGMAP_PIN_LONGTERM)
+			allow = FZ_ALLOW(EBUSY, EFAULT);
+		else
+			allow = ok ? FZ_ALLOW(0) : FZ_ALLOW(EFAULT);
+		dev_first = m->first + off;
+		break;
+	}
+	case 12: {
+		uint64_t off = fz_below(f, FZ_ANON_PAGES), n = 1 + fz_below(f, FZ_MAX_N);
+
+		pin.addr = (uintptr_t)(f->anon + off * RPG_PAGE);
+		pin.npages = n;
+		pin.flags = fz_below(f, 2) ? RUST_PGMAP_PIN_WRITE : 0;
+		allow = off + n <= FZ_ANON_PAGES ? FZ_ALLOW(0) : FZ_ALLOW(EFAULT);
+		break;
+	}
+	case 13:
+		pin.addr = 0;
+		pin.npages = 1 + fz_below(f, FZ_MAX_N);
+		allow = FZ_ALLOW(EFAULT);
+		break;
+	case 14:
+		pin.addr = (uintptr_t)FZ_KERNEL_ADDR;
+		pin.npages = 1 + fz_below(f, FZ_MAX_N);
+		allow = FZ_ALLOW(EFAULT);
+		break;
+	case 15:
+		pin.addr = (uintptr_t)(m ? m->addr : f->anon) + 1 + fz_below(f, RPG_PAGE - 1);
+		pin.npages = 1 + fz_below(f, FZ_MAX_N);
+		allow = FZ_ALLOW(EINVAL);
+		break;
+	case 16: {
+		/* addr + len reaches or passes 2^64. */
+		uint64_t k = 1 + fz_below(f, 4);
+
+		pin.addr = 0 - k * RPG_PAGE;
+		pin.npages = k + fz_below(f, 4);
+		allow = FZ_ALLOW(EINVAL);
+		break;
+	}
+	case 17:
+		pin.addr = (uintptr_t)f->anon;
+		r = fz_below(f, 4);
+		pin.npages = r == 0 ? 0 : r == 1 ? f->nr + 1 + fz_below(f, 100000) :
+			     r == 2 ? UINT64_MAX : 1ULL << (32 + fz_below(f, 32));
+		allow = pin.npages ? FZ_ALLOW(ERANGE) : FZ_ALLOW(EINVAL);
+		break;
+	case 18:
+		pin.addr = (uintptr_t)f->anon;
+		pin.npages = 1;
+		if (fz_below(f, 2)) {
+			pin.flags = 1U << (2 + fz_below(f, 30));
+			pin.flags |= fz_rnd(f) & 3;
+		} else {
+			pin.pad = 1 + fz_below(f, UINT32_MAX);
+		}
+		allow = FZ_ALLOW(EINVAL);
+		break;
+	default:
+		pin.addr = (uintptr_t)(f->anon + FZ_ANON_PAGES * RPG_PAGE);
+		pin.npages = 1;
+		allow = FZ_ALLOW(EFAULT);
+		break;
+	}
+
+	mode = fz_ptr_mode(f);
+	if (mode == PTR_BAD) {
+		arg = fz_bad_ptr(f);
+		allow = FZ_ALLOW(EFAULT);
+	} else if (mode == PTR_RO) {
+		arg = fz_ro(f, &pin, sizeof(pin));
+		allow = fz_set_success_to(allow, EFAULT);
+	} else {
+		arg = &pin;
+	}
+	ret = fz_ioctl(f, RUST_PGMAP_IOC_PIN, arg);
+	fz_check(f, ret, allow, "PIN addr %#llx npages %llu flags %#x pad %#x ptr %s (%s)",
+		 (unsigned long long)pin.addr, (unsigned long long)pin.npages, pin.flags,
+		 pin.pad, fz_ptr_name(mode), f->live ? "live" : "dead");
+	/* Even a pin that should have failed is tracked, so that it is given back. */
+	if (!ret && mode == PTR_OK) {
+		fz_add_hold(f, f->pins, &f->npins, pin.handle, dev_first, pin.npages);
+		f->pinned += pin.npages;
+	}
+}
+
+/* A handle: known ones, small numbers near the ones handed out, and anything. */
+static uint64_t fz_random_handle(struct fz *f)
+{
+	return fz_below(f, 2) ? fz_below(f, 64) : fz_rnd64(f);
+}
+
+/* UNPIN and RELEASE: the same shape over pins or requests. */
+static void fz_op_drop(struct fz *f, bool pins)
+{
+	struct fz_hold *own = pins ? f->pins : f->reqs, *other = pins ? f->reqs : f->pins;
+	int *n_own = pins ? &f->npins : &f->nreqs, n_other = pins ? f->nreqs : f->npins;
+	unsigned long cmd = pins ? RUST_PGMAP_IOC_UNPIN : RUST_PGMAP_IOC_RELEASE;
+	uint32_t sub = fz_below(f, 8);
+	enum fz_ptr mode = PTR_OK;
+	struct fz_set allow;
+	uint64_t h;
+	void *arg;
+	int i, ret;
+
+	f->kind = pins ? K_UNPIN : K_RELEASE;
+	if ((sub < 5 || sub == 7) && *n_own)
+		h = own[fz_below(f, *n_own)].handle;
+	else if (sub == 6 && n_other)
+		h = other[fz_below(f, n_other)].handle;
+	else
+		h = fz_random_handle(f);
+	i = fz_find(own, *n_own, h);
+	allow = i >= 0 ? FZ_ALLOW(0) : FZ_ALLOW(ENOENT);
+
+	if (sub == 7)
+		mode = fz_below(f, 2) ? PTR_RO : PTR_BAD;
+	if (mode == PTR_BAD) {
+		arg = fz_bad_ptr(f);
+		allow = FZ_ALLOW(EFAULT);
+	} else if (mode == PTR_RO) {
+		/* The kernel only reads the handle: a read-only one works. */
+		arg = fz_ro(f, &h, sizeof(h));
+	} else {
+		arg = &h;
+	}
+	ret = fz_ioctl(f, cmd, arg);
+	fz_check(f, ret, allow, "%s handle %llu ptr %s", pins ? "UNPIN" : "RELEASE",
+		 (unsigned long long)h, fz_ptr_name(mode));
+	/* Follow the kernel: after success or ENOENT it holds no such handle. */
+	if (i >= 0 && mode != PTR_BAD && (ret == 0 || ret == -ENOENT)) {
+		if (pins)
+			f->pinned -= own[i].npages;
+		else
+			f->held -= own[i].npages;
+		fz_remove_hold(own, n_own, i);
+	}
+}
+
+static void fz_op_unpin(struct fz *f)
+{
+	fz_op_drop(f, true);
+}
+
+static void fz_op_release(struct fz *f)
+{
+	fz_op_drop(f, false);
+}
+
+/* The results REQUEST may give for a range, in the order the driver checks. */
+static struct fz_set fz_request_allow(const struct fz *f, uint64_t off, uint64_t n)
+{
+	if (!f->live)
+		return FZ_ALLOW(ENXIO);
+	if (n > UINT64_MAX - off || n == 0)
+		return FZ_ALLOW(EINVAL);
+	if (off + n > f->nr)
+		return FZ_ALLOW(ERANGE);
+	/* Pages we hold are busy; others may be busy through a mapping. */
+	if (fz_overlaps_holds(f, off, n))
+		return FZ_ALLOW(EBUSY);
+	return FZ_ALLOW(0, EBUSY);
+}
+
+static void fz_op_request(struct fz *f)
+{
+	struct rust_pgmap_request req = { 0 };
+	uint32_t sub = fz_below(f, 10), r;
+	enum fz_ptr mode;
+	struct fz_set allow;
+	void *arg;
+	int ret;
+
+	if (f->nreqs == FZ_MAX_HOLDS) {
+		fz_op_release(f);
+		return;
+	}
+	f->kind = K_REQUEST;
+	switch (sub) {
+	case 0 ... 5:
+		req.offset = FZ_WIN_FIRST + fz_below(f, FZ_WIN_PAGES);
+		req.npages = 1 + fz_below(f, FZ_MAX_N);
+		break;
+	case 6:
+		req.offset = f->nr - 1 - fz_below(f, FZ_END_PAGES);
+		req.npages = 1 + fz_below(f, FZ_MAX_N);
+		break;
+	case 7:
+		req.offset = FZ_WIN_FIRST + fz_below(f, FZ_WIN_PAGES);
+		req.npages = 0;
+		break;
+	default:
+		r = fz_below(f, 4);
+		if (r == 0) {
+			req.offset = f->nr + fz_below(f, 1000);
+			req.npages = 1 + fz_below(f, 4);
+		} else if (r == 1) {
+			req.offset = UINT64_MAX - fz_below(f, 8);
+			req.npages = 1 + fz_below(f, 16);
+		} else if (r == 2) {
+			req.offset = fz_below(f, 4);
+			req.npages = UINT64_MAX - fz_below(f, 2);
+		} else {
+			req.offset = fz_rnd64(f);
+			req.npages = fz_rnd64(f);
+		}
+		break;
+	}
+	allow = fz_request_allow(f, req.offset, req.npages);
+
+	mode = fz_ptr_mode(f);
+	if (mode == PTR_BAD) {
+		arg = fz_bad_ptr(f);
+		allow = FZ_ALLOW(EFAULT);
+	} else if (mode == PTR_RO) {
+		arg = fz_ro(f, &req, sizeof(req));
+		allow = fz_set_success_to(allow, EFAULT);
+	} else {
+		arg = &req;
+	}
+	ret = fz_ioctl(f, RUST_PGMAP_IOC_REQUEST, arg);
+	fz_check(f, ret, allow, "REQUEST offset %llu npages %llu ptr %s (%s)",
+		 (unsigned long long)req.offset, (unsigned long long)req.npages,
+		 fz_ptr_name(mode), f->live ? "live" : "dead");
+	if (!ret && mode == PTR_OK) {
+		fz_add_hold(f, f->reqs, &f->nreqs, req.handle, req.offset, req.npages);
+		f->held += req.npages;
+	}
+}
+
+static void fz_op_munmap(struct fz *f);
+
+/* An mmap that must fail; one that succeeds anyway is reported and undone. */
+static void fz_mmap_refused(struct fz *f, size_t len, int prot, int flags, off_t off,
+			    struct fz_set allow)
+{
+	void *p = mmap(NULL, len, prot, flags, f->fd, off);
+	int ret = p == MAP_FAILED ? -errno : 0;
+
+	fz_check(f, ret, allow, "mmap len %#zx prot %#x flags %#x offset %#llx", len, prot, flags,
+		 (unsigned long long)off);
+	if (p != MAP_FAILED)
+		munmap(p, len);
+}
+
+static void fz_op_mmap(struct fz *f)
+{
+	uint32_t sub = fz_below(f, 16), r;
+	int slot = fz_free_slot(f), prot, flags;
+	uint64_t first, n;
+	struct fz_map *m;
+	size_t len;
+	void *p;
+
+	if (sub < 9 && slot < 0) {
+		fz_op_munmap(f);
+		return;
+	}
+	f->kind = K_MMAP;
+	switch (sub) {
+	case 0 ... 8:
+		break;
+	case 9:
+		len = RPG_PAGE * (1 + fz_below(f, FZ_MAX_N));
+		prot = fz_below(f, 2) ? PROT_READ : PROT_READ | PROT_WRITE;
+		fz_mmap_refused(f, len, prot, MAP_PRIVATE, FZ_WIN_FIRST * RPG_PAGE,
+				FZ_ALLOW(EINVAL));
+		return;
+	case 10:
+		fz_mmap_refused(f, RPG_PAGE, PROT_EXEC | (fz_below(f, 2) ? PROT_READ : 0),
+				MAP_SHARED, FZ_WIN_FIRST * RPG_PAGE, FZ_ALLOW(EPERM));
+		return;
+	case 11:
+		if (fz_below(f, 2))
+			fz_mmap_refused(f, RPG_PAGE, PROT_READ, MAP_SHARED,
+					(off_t)(f->nr + fz_below(f, 64)) * RPG_PAGE,
+					FZ_ALLOW(EINVAL));
+		else
+			fz_mmap_refused(f, RPG_PAGE, PROT_READ, MAP_SHARED,
+					FZ_WIN_FIRST * RPG_PAGE + 1 + fz_below(f, RPG_PAGE - 1),
+					FZ_ALLOW(EINVAL));
+		return;
+	case 12:
+		/* Negative offsets end past the largest file offset (EOVERFLOW) or the region. */
+		if (fz_below(f, 2))
+			fz_mmap_refused(f, RPG_PAGE, PROT_READ, MAP_SHARED,
+					-(off_t)RPG_PAGE * (off_t)(1 + fz_below(f, 16)),
+					FZ_ALLOW(EOVERFLOW, EINVAL));
+		else
+			fz_mmap_refused(f, RPG_PAGE, PROT_READ, MAP_SHARED,
+					(off_t)1 << (40 + fz_below(f, 20)), FZ_ALLOW(EINVAL));
+		return;
+	case 13:
+		fz_mmap_refused(f, 0, PROT_READ, MAP_SHARED, 0, FZ_ALLOW(EINVAL));
+		return;
+	case 14:
+		fz_mmap_refused(f, RPG_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE | MAP_SYNC,
+				FZ_WIN_FIRST * RPG_PAGE, FZ_ALLOW(EOPNOTSUPP));
+		return;
+	default:
+		fz_mmap_refused(f, SIZE_MAX - fz_below(f, RPG_PAGE - 1), PROT_READ, MAP_SHARED,
+				FZ_WIN_FIRST * RPG_PAGE, FZ_ALLOW(ENOMEM, EOVERFLOW));
+		return;
+	}
+
+	/* A good mapping, in the free slot; near the end it may run past the region. */
+	first = fz_below(f, 4) ? FZ_WIN_FIRST + fz_below(f, FZ_WIN_PAGES) :
+		f->nr - 1 - fz_below(f, FZ_END_PAGES);
+	n = 1 + fz_below(f, FZ_MAX_N);
+	/* The kernel rounds the length up. */
+	len = n * RPG_PAGE - (fz_below(f, 3) ? 0 : fz_below(f, RPG_PAGE));
+	r = fz_below(f, 10);
+	prot = r < 6 ? PROT_READ | PROT_WRITE : r < 9 ? PROT_READ : PROT_NONE;
+	r = fz_below(f, 8);
+	flags = (r == 0 ? MAP_SHARED | MAP_POPULATE : r == 1 ? MAP_SHARED_VALIDATE : MAP_SHARED) |
+		MAP_FIXED;
+	p = mmap(fz_slot(f, slot), len, prot, flags, f->fd, first * RPG_PAGE);
+	if (!fz_check(f, p == MAP_FAILED ? -errno : 0, FZ_ALLOW(0),
+		      "mmap slot %d len %#zx prot %#x flags %#x page %llu", slot, len, prot, flags,
+		      (unsigned long long)first)) {
+		/* A failed MAP_FIXED may have left a hole in the arena. */
+		fz_reserve(f, fz_slot(f, slot), FZ_MAX_N);
+		return;
+	}
+	if (p != fz_slot(f, slot)) {
+		fz_violation(f, "MAP_FIXED mapped at %p, not %p", p, fz_slot(f, slot));
+		munmap(p, len);
+		fz_reserve(f, fz_slot(f, slot), FZ_MAX_N);
+		return;
+	}
+	m = &f->maps[slot];
+	m->addr = p;
+	m->first = first;
+	m->npages = n;
+	m->prot = prot;
+}
+
+static void fz_op_munmap(struct fz *f)
+{
+	struct fz_map *m = fz_random_map(f);
+	uint32_t sub = fz_below(f, 8);
+	uint64_t k;
+	int ret;
+
+	if (!m) {
+		fz_op_mmap(f);
+		return;
+	}
+	f->kind = K_MUNMAP;
+	if (sub == 7) {
+		if (fz_below(f, 2))
+			ret = munmap(m->addr + 1 + fz_below(f, RPG_PAGE - 1), RPG_PAGE) ?
+			      -errno : 0;
+		else
+			ret = munmap(m->addr, 0) ? -errno : 0;
+		fz_check(f, ret, FZ_ALLOW(EINVAL), "munmap of a bad range in %p", m->addr);
+		return;
+	}
+	if (sub < 5 || m->npages == 1) {
+		ret = munmap(m->addr, m->npages * RPG_PAGE) ? -errno : 0;
+		fz_check(f, ret, FZ_ALLOW(0), "munmap %p, %llu pages", m->addr,
+			 (unsigned long long)m->npages);
+		fz_reserve(f, m->addr, m->npages);
+		m->addr = NULL;
+		return;
+	}
+	/* Cut off the head or the tail: the VMA splits, the rest stays mapped. */
+	k = 1 + fz_below(f, m->npages - 1);
+	if (sub == 5) {
+		ret = munmap(m->addr, k * RPG_PAGE) ? -errno : 0;
+		fz_check(f, ret, FZ_ALLOW(0), "munmap head of %p, %llu pages", m->addr,
+			 (unsigned long long)k);
+		fz_reserve(f, m->addr, k);
+		m->addr += k * RPG_PAGE;
+		m->first += k;
+	} else {
+		ret = munmap(m->addr + (m->npages - k) * RPG_PAGE, k * RPG_PAGE) ? -errno : 0;
+		fz_check(f, ret, FZ_ALLOW(0), "munmap tail of %p, %llu pages", m->addr,
+			 (unsigned long long)k);
+		fz_reserve(f, m->addr + (m->npages - k) * RPG_PAGE, k);
+	}
+	m->npages -= k;
+}
+
+static void fz_op_mprotect(struct fz *f)
+{
+	/* Mostly usable protections, so that pins and touches mostly reach the driver. */
+	static const int prots[] = {
+		PROT_READ | PROT_WRITE, PROT_READ | PROT_WRITE, PROT_READ | PROT_WRITE,
+		PROT_READ, PROT_READ, PROT_NONE,
+	};
+	struct fz_map *m = fz_random_map(f);
+	int prot, ret;
+
+	if (!m) {
+		fz_op_mmap(f);
+		return;
+	}
+	f->kind = K_MPROTECT;
+	if (!fz_below(f, 6)) {
+		/* mmap cleared VM_MAYEXEC. */
+		prot = PROT_EXEC | (fz_below(f, 2) ? PROT_READ : 0);
+		ret = mprotect(m->addr, m->npages * RPG_PAGE, prot) ? -errno : 0;
+		fz_check(f, ret, FZ_ALLOW(EACCES), "mprotect %p prot %#x", m->addr, prot);
+		return;
+	}
+	prot = prots[fz_below(f, ARRAY_SIZE(prots))];
+	ret = mprotect(m->addr, m->npages * RPG_PAGE, prot) ? -errno : 0;
+	if (fz_check(f, ret, FZ_ALLOW(0), "mprotect %p prot %#x", m->addr, prot))
+		m->prot = prot;
+}
+
+static void fz_op_mremap(struct fz *f)
+{
+	struct fz_map *m = fz_random_map(f);
+	uint64_t old_len, new_len;
+	int flags;
+	void *p;
+
+	if (!m) {
+		fz_op_mmap(f);
+		return;
+	}
+	f->kind = K_MREMAP;
+	old_len = m->npages * RPG_PAGE;
+	if (m->npages == 1 || fz_below(f, 2)) {
+		/* VM_DONTEXPAND: growing fails (EFAULT on 6.12), in place or moving. */
+		new_len = old_len + (1 + fz_below(f, 4)) * RPG_PAGE;
+		flags = fz_below(f, 2) ? MREMAP_MAYMOVE : 0;
+		p = mremap(m->addr, old_len, new_len, flags);
+		if (p == MAP_FAILED) {
+			f->refused[f->kind]++;
+			return;
+		}
+		fz_violation(f, "mremap %p grew from %llu to %llu bytes, flags %#x", m->addr,
+			     (unsigned long long)old_len, (unsigned long long)new_len, flags);
+		munmap(p, new_len);
+		if (p == m->addr)
+			fz_reserve(f, m->addr, new_len / RPG_PAGE);
+		else
+			fz_reserve(f, m->addr, m->npages);
+		m->addr = NULL;
+		return;
+	}
+	new_len = old_len - (1 + fz_below(f, m->npages - 1)) * RPG_PAGE;
+	p = mremap(m->addr, old_len, new_len, 0);
+	if (!fz_check(f, p == MAP_FAILED ? -errno : 0, FZ_ALLOW(0),
+		      "mremap %p shrink from %llu to %llu bytes", m->addr,
+		      (unsigned long long)old_len, (unsigned long long)new_len))
+		return;
+	if (p != m->addr)
+		fz_violation(f, "mremap shrink moved %p to %p", m->addr, p);
+	fz_reserve(f, m->addr + new_len, (old_len - new_len) / RPG_PAGE);
+	m->npages = new_len / RPG_PAGE;
+}
+
+static void fz_op_touch(struct fz *f)
+{
+	f->kind = K_TOUCH;
+	if (!fz_random_map(f)) {
+		fz_op_mmap(f);
+		return;
+	}
+	fz_touches(f, 1 + fz_below(f, 4), true);
+}
+
+static void fz_op_fork(struct fz *f)
+{
+	int status = 0;
+	pid_t pid;
+
+	f->kind = K_FORK;
+	/* Nothing buffered may be printed twice. */
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid == 0) {
+		/* The child's copy of our mappings: its faults take references of its own. */
+		int bad = fz_touches(f, 4, false);
+
+		_exit(bad > 100 ? 100 : bad);
+	}
+	if (pid < 0) {
+		fz_violation(f, "fork: %s", strerror(errno));
+		return;
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		fz_violation(f, "child: status %#x (exit code: wrong touch results)", status);
+}
+
+/* TEARDOWN waits for every page we hold: give them all back first. */
+static void fz_drop_all(struct fz *f)
+{
+	while (f->npins) {
+		fz_check(f, fz_ioctl(f, RUST_PGMAP_IOC_UNPIN, &f->pins[0].handle), FZ_ALLOW(0),
+			 "UNPIN handle %llu", (unsigned long long)f->pins[0].handle);
+		f->pinned -= f->pins[0].npages;
+		fz_remove_hold(f->pins, &f->npins, 0);
+	}
+	while (f->nreqs) {
+		fz_check(f, fz_ioctl(f, RUST_PGMAP_IOC_RELEASE, &f->reqs[0].handle), FZ_ALLOW(0),
+			 "RELEASE handle %llu", (unsigned long long)f->reqs[0].handle);
+		f->held -= f->reqs[0].npages;
+		fz_remove_hold(f->reqs, &f->nreqs, 0);
+	}
+}
+
+static void fz_op_teardown(struct fz *f)
+{
+	struct rust_pgmap_teardown td = { 0 };
+	enum fz_ptr mode;
+	void *arg;
+	int ret;
+
+	f->kind = K_TEARDOWN;
+	fz_drop_all(f);
+	f->kind = K_TEARDOWN;
+	mode = fz_ptr_mode(f);
+	arg = mode == PTR_OK ? &td : mode == PTR_RO ? fz_ro(f, &td, sizeof(td)) : fz_bad_ptr(f);
+	ret = fz_ioctl(f, RUST_PGMAP_IOC_TEARDOWN, arg);
+	if (mode == PTR_OK) {
+		fz_check(f, ret, f->live ? FZ_ALLOW(0) : FZ_ALLOW(ENXIO), "TEARDOWN (%s)",
+			 f->live ? "live" : "dead");
+		if (!ret)
+			f->live = false;
+		fz_status_check(f);
+		return;
+	}
+	/* The driver tears down before it writes the result back. */
+	fz_check(f, ret, f->live ? FZ_ALLOW(EFAULT) : FZ_ALLOW(ENXIO), "TEARDOWN(%p) (%s)", arg,
+		 f->live ? "live" : "dead");
+	fz_sync_state(f);
+}
+
+static void fz_op_attach(struct fz *f)
+{
+	struct rust_pgmap_status st = { 0 };
+	enum fz_ptr mode = fz_ptr_mode(f);
+	void *arg;
+	int ret;
+
+	f->kind = K_ATTACH;
+	arg = mode == PTR_OK ? &st : mode == PTR_RO ? fz_ro(f, &st, sizeof(st)) : fz_bad_ptr(f);
+	ret = fz_ioctl(f, RUST_PGMAP_IOC_ATTACH, arg);
+	if (mode == PTR_OK) {
+		fz_check(f, ret, f->live ? FZ_ALLOW(EBUSY) : FZ_ALLOW(0), "ATTACH (%s)",
+			 f->live ? "live" : "dead");
+		if (!ret) {
+			f->live = true;
+			if (st.state != RUST_PGMAP_STATE_LIVE || st.outstanding)
+				fz_violation(f, "ATTACH reported state %u, %llu outstanding",
+					     st.state, (unsigned long long)st.outstanding);
+		}
+		return;
+	}
+	/* The driver attaches before it writes the result back. */
+	fz_check(f, ret, f->live ? FZ_ALLOW(EBUSY) : FZ_ALLOW(EFAULT), "ATTACH(%p) (%s)", arg,
+		 f->live ? "live" : "dead");
+	fz_sync_state(f);
+}
+
+static void fz_op_unknown(struct fz *f)
+{
+	static uint8_t buf[256];
+	unsigned long cmd;
+	void *arg;
+
+	f->kind = K_UNKNOWN;
+	cmd = fz_unknown_cmds[fz_below(f, ARRAY_SIZE(fz_unknown_cmds))];
+	switch (fz_below(f, 3)) {
+	case 0:
+		arg = buf;
+		break;
+	case 1:
+		arg = fz_bad_ptr(f);
+		break;
+	default:
+		arg = (void *)(uintptr_t)fz_rnd64(f);
+		break;
+	}
+	fz_check(f, fz_ioctl(f, cmd, arg), FZ_ALLOW(ENOTTY), "cmd %#lx arg %p", cmd, arg);
+}
+
+static void fz_step(struct fz *f)
+{
+	int r = fz_below(f, 1000);
+	enum fz_kind k;
+
+	for (k = 0; k < K_NR - 1; k++) {
+		if (r < fz_kinds[k].weight)
+			break;
+		r -= fz_kinds[k].weight;
+	}
+	switch (k) {
+	case K_STATUS:
+		fz_op_status(f);
+		break;
+	case K_PIN:
+		fz_op_pin(f);
+		break;
+	case K_UNPIN:
+		fz_op_unpin(f);
+		break;
+	case K_REQUEST:
+		fz_op_request(f);
+		break;
+	case K_RELEASE:
+		fz_op_release(f);
+		break;
+	case K_MMAP:
+		fz_op_mmap(f);
+		break;
+	case K_MUNMAP:
+		fz_op_munmap(f);
+		break;
+	case K_MPROTECT:
+		fz_op_mprotect(f);
+		break;
+	case K_MREMAP:
+		fz_op_mremap(f);
+		break;
+	case K_TOUCH:
+		fz_op_touch(f);
+		break;
+	case K_FORK:
+		fz_op_fork(f);
+		break;
+	case K_TEARDOWN:
+		fz_op_teardown(f);
+		break;
+	case K_ATTACH:
+		fz_op_attach(f);
+		break;
+	default:
+		fz_op_unknown(f);
+		break;
+	}
+	f->count[f->kind]++;
+}
+
+static unsigned long fz_env(const char *name, unsigned long def)
+{
+	const char *s = getenv(name);
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s)
+		return def;
+	v = strtoul(s, &end, 0);
+	return *end ? def : v;
+}
+
+FIXTURE(fuzz)
+{
+	int fd;
+	struct rust_pgmap_status st; /* at setup, pgmap live */
+};
+
+FIXTURE_SETUP(fuzz)
+{
+	self->fd = open(RPG_DEV, O_RDWR);
+	if (self->fd < 0)
+		SKIP(return, RPG_DEV ": %s (module not loaded?)", strerror(errno));
+	ASSERT_EQ(0, rpg_make_live(self->fd));
+	ASSERT_EQ(0, rpg_status(self->fd, &self->st));
+	ASSERT_EQ(0, self->st.outstanding) TH_LOG("a previous test leaked folios");
+	ASSERT_EQ(0, self->st.pinned);
+	ASSERT_EQ(0, self->st.held);
+	ASSERT_LT(FZ_WIN_FIRST + FZ_WIN_PAGES + FZ_MAX_N + FZ_END_PAGES, self->st.nr_pages);
+}
+
+FIXTURE_TEARDOWN(fuzz)
+{
+	if (self->fd >= 0) {
+		EXPECT_EQ(0, rpg_make_live(self->fd));
+		close(self->fd);
+	}
+}
+
+TEST_F_TIMEOUT(fuzz, fuzz_random_ops, 300)
+{
+	unsigned long seed = fz_env("RUST_PGMAP_FUZZ_SEED", FZ_DEFAULT_SEED);
+	long ops = fz_env("RUST_PGMAP_FUZZ_OPS", FZ_DEFAULT_OPS);
+	uint64_t secs = fz_env("RUST_PGMAP_FUZZ_SECS", FZ_DEFAULT_SECS);
+	uint64_t start = rpg_now_ns(), deadline = start + secs * 1000000000ULL;
+	static struct fz fz;
+	struct fz *f = &fz;
+	struct rust_pgmap_status st;
+	long done;
+
+	ksft_print_msg("fuzz: seed %u, %d ops\n", (uint32_t)seed, (int)ops);
+	memset(f, 0, sizeof(*f));
+	f->fd = self->fd;
+	/* xorshift32 stays at zero forever. */
+	f->rng = (uint32_t)seed ? (uint32_t)seed : 1;
+	f->nr = self->st.nr_pages;
+	f->live = true;
+
+	f->arena = mmap(NULL, FZ_SLOTS * FZ_SLOT_PAGES * RPG_PAGE, PROT_NONE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ASSERT_NE(MAP_FAILED, f->arena);
+	f->anon = mmap(NULL, (FZ_ANON_PAGES + 1) * RPG_PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, f->anon);
+	/* Faulted in, so that pins of it never meet the shared zero page. */
+	memset(f->anon, 0x5a, FZ_ANON_PAGES * RPG_PAGE);
+	ASSERT_EQ(0, mprotect(f->anon + FZ_ANON_PAGES * RPG_PAGE, RPG_PAGE, PROT_NONE));
+	f->ro = mmap(NULL, RPG_PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, f->ro);
+
+	for (done = 0; done < ops; done++) {
+		if (!(done & 63) && rpg_now_ns() > deadline) {
+			ksft_print_msg("fuzz: %llu s spent, stopping after %ld ops\n",
+				       (unsigned long long)secs, done);
+			break;
+		}
+		f->op = done;
+		f->dead_ops += !f->live;
+		fz_step(f);
+	}
+	f->op = done;
+
+	/* Give everything back. */
+	f->kind = K_STATUS;
+	fz_drop_all(f);
+	for (int i = 0; i < FZ_SLOTS; i++) {
+		if (f->maps[i].addr)
+			munmap(f->maps[i].addr, f->maps[i].npages * RPG_PAGE);
+		f->maps[i].addr = NULL;
+	}
+	munmap(f->arena, FZ_SLOTS * FZ_SLOT_PAGES * RPG_PAGE);
+	munmap(f->anon, (FZ_ANON_PAGES + 1) * RPG_PAGE);
+	munmap(f->ro, RPG_PAGE);
+
+	for (int k = 0; k < K_NR; k++)
+		ksft_print_msg("fuzz: %-9s %6lu ops, %6lu failed\n", fz_kinds[k].name,
+			       f->count[k], f->refused[k]);
+	ksft_print_msg("fuzz: %ld ops in %.1f s (%lu with the pgmap dead), %lu violations\n",
+		       done, (rpg_now_ns() - start) / 1e9, f->dead_ops, f->violations);
+	EXPECT_EQ(0, f->violations) TH_LOG("seed %lu: see the violations above", seed);
+
+	ASSERT_EQ(0, rpg_make_live(self->fd));
+	ASSERT_EQ(0, rpg_status(self->fd, &st));
+	EXPECT_EQ(RUST_PGMAP_STATE_LIVE, st.state);
+	EXPECT_EQ(0, st.outstanding) TH_LOG("folios leaked");
+	EXPECT_EQ(0, st.pinned) TH_LOG("pins leaked");
+	EXPECT_EQ(0, st.held) TH_LOG("requests leaked");
+	EXPECT_EQ(st.requested, st.freed);
+}
+
+TEST_HARNESS_MAIN
