@@ -33,10 +33,10 @@ MEMMAP='$memmap'
 ADHOC='${ADHOC:-}'
 ENV
 
-# null_blk with a timer completion 200 ms after submission: I/O is still in flight when a
+# null_blk with a timer completion 1 s after submission: I/O is still in flight when a
 # teardown starts, and the unpin comes from interrupt context.
 append="null_blk.nr_devices=1 null_blk.memory_backed=1 null_blk.irqmode=2"
-append="$append null_blk.completion_nsec=200000000 null_blk.bs=4096 null_blk.gb=1"
+append="$append null_blk.completion_nsec=1000000000 null_blk.bs=4096 null_blk.gb=1"
 [ -z "$memmap" ] || append="$append memmap=$memmap"
 vng_args=(--run "$kdir/arch/x86/boot/bzImage" --disable-kvm --cpus 2 --memory 2G
 	--append "$append" --rwdir "$out" --cwd "$ROOT")

@@ -34,9 +34,9 @@
 /* A teardown that does not complete within this is stuck. */
 #define TD_TIMEOUT_MS 10000
 /* null_blk.completion_nsec: the timer completes an I/O no sooner after its submission. */
-#define NULLB_COMPLETION_NS (200 * MS)
+#define NULLB_COMPLETION_NS (1000 * MS)
 /* Observations made this soon after submission certainly saw the I/O in flight. */
-#define IN_FLIGHT_NS (150 * MS)
+#define IN_FLIGHT_NS (800 * MS)
 
 FIXTURE(gup_paths)
 {
