@@ -13,7 +13,7 @@ apt_packages=(
 	linux-source-6.12
 	clang lld llvm libclang-dev
 	bc bison flex libelf-dev libssl-dev cpio kmod make gcc
-	qemu-system-x86 busybox-static
+	qemu-system-x86
 )
 
 missing=()

@@ -15,7 +15,8 @@ if [ "$rc" != 0 ] && [[ $err == *"No such device"* ]]; then
 else
 	ktap_test_fail "insmod_noregion_enodev"
 fi
-reason=$(dmesg_since_mark)
+# The first load of an out-of-tree module also logs the taint; that is not our reason.
+reason=$(dmesg_since_mark | grep -v "taints kernel")
 ktap_print_msg "dmesg: $reason"
 if [ "$(echo "$reason" | wc -l)" = 1 ] && [[ $reason == *"memmap="* ]] && [ ! -e /dev/rust_pgmap ]; then
 	ktap_test_pass "insmod_noregion_logs_one_reason"
