@@ -21,6 +21,7 @@ use kernel::{
     prelude::*,
     rbtree::RBTree,
     sync::{Arc, Mutex},
+    types::AsBytes,
     uaccess::UserSlice,
 };
 
@@ -253,6 +254,18 @@ impl OpenFile {
     }
 }
 
+/// Runs `op` and writes its result to the user buffer at `arg`.
+///
+/// The buffer is written once before `op`, so that a bad or read-only one fails with `EFAULT`
+/// without tearing anything down or attaching anything.
+fn write_result<T: AsBytes + Default>(arg: usize, op: impl FnOnce() -> Result<T>) -> Result<isize> {
+    let len = core::mem::size_of::<T>();
+    UserSlice::new(arg, len).writer().write(&T::default())?;
+    let result = op()?;
+    UserSlice::new(arg, len).writer().write(&result)?;
+    Ok(0)
+}
+
 /// The misc device driver.
 pub struct TestDevice;
 
@@ -289,20 +302,11 @@ impl MiscDevice for TestDevice {
             ffi::RUST_PGMAP_CONST_IOC_UNPIN => file.unpin(arg),
             ffi::RUST_PGMAP_CONST_IOC_REQUEST => file.request(arg),
             ffi::RUST_PGMAP_CONST_IOC_RELEASE => file.release(arg),
-            ffi::RUST_PGMAP_CONST_IOC_TEARDOWN => {
-                let result = device.teardown()?;
-                UserSlice::new(arg, core::mem::size_of::<ffi::rust_pgmap_teardown>())
-                    .writer()
-                    .write(&result)?;
-                Ok(0)
-            }
-            ffi::RUST_PGMAP_CONST_IOC_ATTACH => {
+            ffi::RUST_PGMAP_CONST_IOC_TEARDOWN => write_result(arg, || device.teardown()),
+            ffi::RUST_PGMAP_CONST_IOC_ATTACH => write_result(arg, || {
                 device.attach()?;
-                UserSlice::new(arg, core::mem::size_of::<ffi::rust_pgmap_status>())
-                    .writer()
-                    .write(&device.status())?;
-                Ok(0)
-            }
+                Ok(device.status())
+            }),
             _ => Err(ENOTTY),
         }
     }
