@@ -98,6 +98,10 @@ impl PgmapDevice {
         self.current.lock().clone()
     }
 
+    fn state(&self) -> PgmapState {
+        self.pgmap().counters().state
+    }
+
     fn status(&self) -> ffi::rust_pgmap_status {
         let pgmap = self.pgmap();
         let counters = pgmap.counters();
@@ -135,8 +139,9 @@ impl PgmapDevice {
     /// Replaces a dead pgmap with a new one over the same region.
     fn attach(&self) -> Result {
         let mut current = self.current.lock();
+        // Checked again under the lock: another ATTACH may have come first.
         if current.counters().state != PgmapState::Dead {
-            return refuse!(EBUSY, "attach refused: the pgmap is not torn down\n");
+            return Err(EBUSY);
         }
         *current = Self::create_pgmap(&self.region)?;
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
@@ -302,11 +307,22 @@ impl MiscDevice for TestDevice {
             ffi::RUST_PGMAP_CONST_IOC_UNPIN => file.unpin(arg),
             ffi::RUST_PGMAP_CONST_IOC_REQUEST => file.request(arg),
             ffi::RUST_PGMAP_CONST_IOC_RELEASE => file.release(arg),
-            ffi::RUST_PGMAP_CONST_IOC_TEARDOWN => write_result(arg, || device.teardown()),
-            ffi::RUST_PGMAP_CONST_IOC_ATTACH => write_result(arg, || {
-                device.attach()?;
-                Ok(device.status())
-            }),
+            // Refusals come before the result buffer is checked: they change nothing.
+            ffi::RUST_PGMAP_CONST_IOC_TEARDOWN => {
+                if device.state() == PgmapState::Dead {
+                    return Err(ENXIO);
+                }
+                write_result(arg, || device.teardown())
+            }
+            ffi::RUST_PGMAP_CONST_IOC_ATTACH => {
+                if device.state() != PgmapState::Dead {
+                    return refuse!(EBUSY, "attach refused: the pgmap is not torn down\n");
+                }
+                write_result(arg, || {
+                    device.attach()?;
+                    Ok(device.status())
+                })
+            }
             _ => Err(ENOTTY),
         }
     }

@@ -18,7 +18,7 @@ apt_packages=(
 
 missing=()
 for pkg in "${apt_packages[@]}"; do
-	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
+	[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] ||
 		missing+=("$pkg")
 done
 if ((${#missing[@]})); then
@@ -31,12 +31,15 @@ if ((${#missing[@]})); then
 fi
 
 cargo_bin=${CARGO_HOME:-$HOME/.cargo}/bin
-if ! "$cargo_bin/bindgen" --version 2>/dev/null | grep -q "$BINDGEN_VERSION"; then
+bindgen_version=$("$cargo_bin/bindgen" --version 2>/dev/null || true)
+if [ "$bindgen_version" != "bindgen $BINDGEN_VERSION" ]; then
 	echo "setup: installing bindgen-cli $BINDGEN_VERSION"
 	cargo install --locked --quiet --version "$BINDGEN_VERSION" bindgen-cli
 fi
 
-if ! python3 -m pip show virtme-ng 2>/dev/null | grep -q "^Version: $VNG_VERSION\$"; then
+# Read whole outputs first: with pipefail, grep -q closing the pipe early fails the check.
+vng_info=$(python3 -m pip show virtme-ng 2>/dev/null || true)
+if ! grep -q "^Version: $VNG_VERSION\$" <<<"$vng_info"; then
 	echo "setup: installing virtme-ng $VNG_VERSION"
 	python3 -m pip install --quiet --disable-pip-version-check "virtme-ng==$VNG_VERSION"
 fi
