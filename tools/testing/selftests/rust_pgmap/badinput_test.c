@@ -8,6 +8,7 @@
 #include "rust_pgmap_lib.h"
 
 #include "kselftest_harness.h"
+#include "rust_pgmap_fixture.h"
 
 #ifndef MAP_SHARED_VALIDATE
 #define MAP_SHARED_VALIDATE 0x03
@@ -25,29 +26,12 @@
 /* The region pages this file maps: clear of those the other tests fill with patterns. */
 #define BI_FIRST 1024
 
-FIXTURE(badinput)
-{
-	int fd;
-	struct rust_pgmap_status st; /* at setup, pgmap live */
-};
+RPG_FIXTURE(badinput)
 
 FIXTURE_SETUP(badinput)
 {
-	self->fd = open(RPG_DEV, O_RDWR);
-	if (self->fd < 0)
-		SKIP(return, RPG_DEV ": %s (module not loaded?)", strerror(errno));
-	ASSERT_EQ(0, rpg_make_live(self->fd));
-	ASSERT_EQ(0, rpg_status(self->fd, &self->st));
-	ASSERT_EQ(0, self->st.outstanding) TH_LOG("a previous test leaked folios");
+	RPG_FIXTURE_OPEN();
 	ASSERT_LT(BI_FIRST + 64, self->st.nr_pages);
-}
-
-FIXTURE_TEARDOWN(badinput)
-{
-	if (self->fd >= 0) {
-		EXPECT_EQ(0, rpg_make_live(self->fd));
-		close(self->fd);
-	}
 }
 
 /* ioctl() as 0 or -errno, for any argument the test wants to pass. */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "kselftest_harness.h"
+#include "rust_pgmap_fixture.h"
 
 #ifndef MAP_SHARED_VALIDATE
 #define MAP_SHARED_VALIDATE 0x03
@@ -1112,50 +1113,21 @@ static void fz_step(struct fz *f)
 	f->count[f->kind]++;
 }
 
-static unsigned long fz_env(const char *name, unsigned long def)
-{
-	const char *s = getenv(name);
-	char *end;
-	unsigned long v;
-
-	if (!s || !*s)
-		return def;
-	v = strtoul(s, &end, 0);
-	return *end ? def : v;
-}
-
-FIXTURE(fuzz)
-{
-	int fd;
-	struct rust_pgmap_status st; /* at setup, pgmap live */
-};
+RPG_FIXTURE(fuzz)
 
 FIXTURE_SETUP(fuzz)
 {
-	self->fd = open(RPG_DEV, O_RDWR);
-	if (self->fd < 0)
-		SKIP(return, RPG_DEV ": %s (module not loaded?)", strerror(errno));
-	ASSERT_EQ(0, rpg_make_live(self->fd));
-	ASSERT_EQ(0, rpg_status(self->fd, &self->st));
-	ASSERT_EQ(0, self->st.outstanding) TH_LOG("a previous test leaked folios");
+	RPG_FIXTURE_OPEN();
 	ASSERT_EQ(0, self->st.pinned);
 	ASSERT_EQ(0, self->st.held);
 	ASSERT_LT(FZ_WIN_FIRST + FZ_WIN_PAGES + FZ_MAX_N + FZ_END_PAGES, self->st.nr_pages);
 }
 
-FIXTURE_TEARDOWN(fuzz)
-{
-	if (self->fd >= 0) {
-		EXPECT_EQ(0, rpg_make_live(self->fd));
-		close(self->fd);
-	}
-}
-
 TEST_F_TIMEOUT(fuzz, fuzz_random_ops, 300)
 {
-	unsigned long seed = fz_env("RUST_PGMAP_FUZZ_SEED", FZ_DEFAULT_SEED);
-	long ops = fz_env("RUST_PGMAP_FUZZ_OPS", FZ_DEFAULT_OPS);
-	uint64_t secs = fz_env("RUST_PGMAP_FUZZ_SECS", FZ_DEFAULT_SECS);
+	unsigned long seed = rpg_env_ulong("RUST_PGMAP_FUZZ_SEED", FZ_DEFAULT_SEED);
+	long ops = rpg_env_ulong("RUST_PGMAP_FUZZ_OPS", FZ_DEFAULT_OPS);
+	uint64_t secs = rpg_env_ulong("RUST_PGMAP_FUZZ_SECS", FZ_DEFAULT_SECS);
 	uint64_t start = rpg_now_ns(), deadline = start + secs * 1000000000ULL;
 	static struct fz fz;
 	struct fz *f = &fz;

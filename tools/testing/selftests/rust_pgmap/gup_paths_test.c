@@ -19,6 +19,7 @@
 #include "mm/gup_test.h"
 
 #include "kselftest_harness.h"
+#include "rust_pgmap_fixture.h"
 
 #define GUP_TEST_PATH "/sys/kernel/debug/gup_test"
 #define NULLB_PATH "/dev/nullb0"
@@ -38,28 +39,11 @@
 /* Observations made this soon after submission certainly saw the I/O in flight. */
 #define IN_FLIGHT_NS (800 * MS)
 
-FIXTURE(gup_paths)
-{
-	int fd;
-	struct rust_pgmap_status st; /* at setup, pgmap live */
-};
+RPG_FIXTURE(gup_paths)
 
 FIXTURE_SETUP(gup_paths)
 {
-	self->fd = open(RPG_DEV, O_RDWR);
-	if (self->fd < 0)
-		SKIP(return, RPG_DEV ": %s (module not loaded?)", strerror(errno));
-	ASSERT_EQ(0, rpg_make_live(self->fd));
-	ASSERT_EQ(0, rpg_status(self->fd, &self->st));
-	ASSERT_EQ(0, self->st.outstanding) TH_LOG("a previous test leaked folios");
-}
-
-FIXTURE_TEARDOWN(gup_paths)
-{
-	if (self->fd >= 0) {
-		EXPECT_EQ(0, rpg_make_live(self->fd));
-		close(self->fd);
-	}
+	RPG_FIXTURE_OPEN();
 }
 
 /* A TEARDOWN running in a child process, and what it reported. */

@@ -6,29 +6,13 @@
 #include "rust_pgmap_lib.h"
 
 #include "kselftest_harness.h"
+#include "rust_pgmap_fixture.h"
 
-FIXTURE(pgmap)
-{
-	int fd;
-	struct rust_pgmap_status st; /* at setup, pgmap live */
-};
+RPG_FIXTURE(pgmap)
 
 FIXTURE_SETUP(pgmap)
 {
-	self->fd = open(RPG_DEV, O_RDWR);
-	if (self->fd < 0)
-		SKIP(return, RPG_DEV ": %s (module not loaded?)", strerror(errno));
-	ASSERT_EQ(0, rpg_make_live(self->fd));
-	ASSERT_EQ(0, rpg_status(self->fd, &self->st));
-	ASSERT_EQ(0, self->st.outstanding) TH_LOG("a previous test leaked folios");
-}
-
-FIXTURE_TEARDOWN(pgmap)
-{
-	if (self->fd >= 0) {
-		EXPECT_EQ(0, rpg_make_live(self->fd));
-		close(self->fd);
-	}
+	RPG_FIXTURE_OPEN();
 }
 
 TEST_F(pgmap, request_takes_and_release_returns_folios)

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -148,6 +149,19 @@ static inline int rpg_touch(volatile uint8_t *p, bool write)
 	sigaction(SIGBUS, &old_bus, NULL);
 	sigaction(SIGSEGV, &old_segv, NULL);
 	return sig;
+}
+
+/* An unsigned number from the environment, or def when unset or malformed. */
+static inline unsigned long rpg_env_ulong(const char *name, unsigned long def)
+{
+	const char *s = getenv(name);
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s)
+		return def;
+	v = strtoul(s, &end, 0);
+	return *end ? def : v;
 }
 
 /* Waits up to timeout_ms until the pgmap reaches state; returns 0 when it did. */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "kselftest_harness.h"
+#include "rust_pgmap_fixture.h"
 
 #define ST_WORKERS 3
 #define ST_DEFAULT_CYCLES 50
@@ -300,49 +301,20 @@ static void *st_worker_main(void *arg)
 	return NULL;
 }
 
-static unsigned long st_env(const char *name, unsigned long def)
-{
-	const char *s = getenv(name);
-	char *end;
-	unsigned long v;
-
-	if (!s || !*s)
-		return def;
-	v = strtoul(s, &end, 0);
-	return *end ? def : v;
-}
-
-FIXTURE(stress)
-{
-	int fd;
-	struct rust_pgmap_status st; /* at setup, pgmap live */
-};
+RPG_FIXTURE(stress)
 
 FIXTURE_SETUP(stress)
 {
-	self->fd = open(RPG_DEV, O_RDWR);
-	if (self->fd < 0)
-		SKIP(return, RPG_DEV ": %s (module not loaded?)", strerror(errno));
-	ASSERT_EQ(0, rpg_make_live(self->fd));
-	ASSERT_EQ(0, rpg_status(self->fd, &self->st));
-	ASSERT_EQ(0, self->st.outstanding) TH_LOG("a previous test leaked folios");
+	RPG_FIXTURE_OPEN();
 	if (self->st.nr_pages < ST_DATA_FIRST + ST_DATA_PAGES)
 		SKIP(return, "region of %llu pages, the test needs %u",
 		     (unsigned long long)self->st.nr_pages, ST_DATA_FIRST + ST_DATA_PAGES);
 }
 
-FIXTURE_TEARDOWN(stress)
-{
-	if (self->fd >= 0) {
-		EXPECT_EQ(0, rpg_make_live(self->fd));
-		close(self->fd);
-	}
-}
-
 TEST_F_TIMEOUT(stress, stress_teardown_attach_vs_workers, 240)
 {
-	unsigned long want = st_env("RUST_PGMAP_STRESS_CYCLES", ST_DEFAULT_CYCLES);
-	uint64_t secs = st_env("RUST_PGMAP_STRESS_SECS", ST_DEFAULT_SECS);
+	unsigned long want = rpg_env_ulong("RUST_PGMAP_STRESS_CYCLES", ST_DEFAULT_CYCLES);
+	uint64_t secs = rpg_env_ulong("RUST_PGMAP_STRESS_SECS", ST_DEFAULT_SECS);
 	struct sigaction sa = { .sa_handler = st_on_fault }, old_bus, old_segv;
 	unsigned long cycles = 0, violations = 0, ops[S_NR] = { 0 }, ok[S_NR] = { 0 };
 	unsigned long sigbus = 0, pin_efault = 0, held_pins = 0;
