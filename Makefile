@@ -29,7 +29,7 @@ selftests: setup
 		KSRC=$$(bash -c '. scripts/common.sh; kernel_src_dir')
 
 run: module-release selftests
-	@$(PHASE) guest scripts/vm.sh release demo >/dev/null
+	@$(PHASE) guest scripts/vm.sh release demo
 	@cat build/release/guest-demo/demo.log
 	@echo "--- module log:"
 	@grep 'rust_pgmap:' build/release/guest-demo/dmesg.txt
@@ -41,7 +41,8 @@ lint: kernel-debug
 	@$(PHASE) clippy scripts/module.sh debug lint
 
 check: lint module-debug selftests
-	@$(PHASE) guest-check sh -c 'scripts/vm.sh debug check && scripts/vm.sh debug noregion --no-memmap' >/dev/null
+	@$(PHASE) guest-check scripts/vm.sh debug check
+	@$(PHASE) guest-noregion scripts/vm.sh debug noregion --no-memmap
 	@scripts/check-results.py build/debug/guest-check build/debug/guest-noregion-nomemmap
 
 shell: module-release selftests

@@ -72,4 +72,3 @@ if [ ! -f "$out/done" ]; then
 	tail -n 50 "$out/console.log" >&2
 	exit 1
 fi
-echo "$out"
