@@ -51,7 +51,7 @@ struct rust_pgmap_request {
 };
 
 struct rust_pgmap_teardown {
-	__u64 outstanding; /* out: folios still requested when the kill ran */
+	__u64 outstanding; /* out: folios outstanding when this call began */
 	__u64 waited_ns;   /* out: how long this call waited for the drain */
 };
 
