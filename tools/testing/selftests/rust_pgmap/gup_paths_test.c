@@ -482,6 +482,37 @@ static uint64_t verify_nullb(struct __test_metadata *_metadata, int blk, off_t o
 	return bad;
 }
 
+/*
+ * Starts the teardown while a write submitted at `submitted` from the n pages at `a` is in
+ * flight, waits for the kill and its zap, and checks that the teardown still waits for the
+ * write's pins. Returns whether the guest was fast enough to look while the write was in flight.
+ */
+static bool kill_during_write(struct __test_metadata *_metadata, int fd, const char *path,
+			      uint8_t *a, uint64_t n, uint64_t submitted, struct td_child *c)
+{
+	struct rust_pgmap_status st;
+	bool alive, in_flight;
+
+	/* Lets the write pin the pages and submit before the kill makes its gup fail. */
+	usleep(50000);
+	ASSERT_EQ(0, td_start(fd, c));
+	ASSERT_EQ(0, wait_killed(fd, 5000));
+	ASSERT_EQ(0, wait_zapped(a + (n - 1) * RPG_PAGE, 5000));
+
+	/* The mapping is gone: only the write's pins can still hold the pages. */
+	alive = td_running(c);
+	ASSERT_EQ(0, rpg_status(fd, &st));
+	in_flight = rpg_now_ns() - submitted < IN_FLIGHT_NS;
+	if (in_flight) {
+		EXPECT_TRUE(alive) TH_LOG("%s: the teardown completed with the write in flight",
+					  path);
+		EXPECT_EQ(n, st.outstanding);
+	} else {
+		ksft_print_msg("%s: too slow to see the write in flight\n", path);
+	}
+	return in_flight;
+}
+
 TEST_F(gup_paths, o_direct_write_in_flight_holds_teardown)
 {
 	const uint64_t n = 16, first = 3000;
@@ -490,7 +521,6 @@ TEST_F(gup_paths, o_direct_write_in_flight_holds_teardown)
 	struct dio_job job;
 	struct td_child c;
 	uint64_t submitted;
-	bool alive, in_flight;
 	pthread_t th;
 	uint8_t *a;
 	int blk, err;
@@ -507,22 +537,7 @@ TEST_F(gup_paths, o_direct_write_in_flight_holds_teardown)
 	job = (struct dio_job){ .fd = blk, .buf = a, .len = len, .off = 0 };
 	submitted = rpg_now_ns();
 	ASSERT_EQ(0, pthread_create(&th, NULL, pwrite_thread, &job));
-	/* Lets the write pin the pages and submit before the kill makes its gup fail. */
-	usleep(50000);
-	ASSERT_EQ(0, td_start(self->fd, &c));
-	ASSERT_EQ(0, wait_killed(self->fd, 5000));
-	ASSERT_EQ(0, wait_zapped(a + (n - 1) * RPG_PAGE, 5000));
-
-	/* The mapping is gone: only the write's pins can still hold the pages. */
-	alive = td_running(&c);
-	ASSERT_EQ(0, rpg_status(self->fd, &st));
-	in_flight = rpg_now_ns() - submitted < IN_FLIGHT_NS;
-	if (in_flight) {
-		EXPECT_TRUE(alive) TH_LOG("the teardown completed with the write in flight");
-		EXPECT_EQ(n, st.outstanding);
-	} else {
-		ksft_print_msg("o_direct: too slow to see the write in flight\n");
-	}
+	kill_during_write(_metadata, self->fd, "o_direct", a, n, submitted, &c);
 	/* A new O_DIRECT write from the zapped mapping: its gup faults, and the fault fails. */
 	ret = pwrite(blk, a, RPG_PAGE, len);
 	err = errno;
@@ -690,7 +705,7 @@ TEST_F(gup_paths, o_direct_io_uring_write_unpins_from_irq)
 	struct td_child c;
 	struct uring u;
 	uint64_t submitted;
-	bool alive, in_flight;
+	bool in_flight;
 	int blk, ret, res = 0;
 	uint8_t *a;
 
@@ -709,21 +724,8 @@ TEST_F(gup_paths, o_direct_io_uring_write_unpins_from_irq)
 
 	submitted = rpg_now_ns();
 	ASSERT_EQ(0, uring_submit(&u, IORING_OP_WRITE, blk, a, len, dev_off));
-	usleep(50000);
-	ASSERT_EQ(0, td_start(self->fd, &c));
-	ASSERT_EQ(0, wait_killed(self->fd, 5000));
-	ASSERT_EQ(0, wait_zapped(a + (n - 1) * RPG_PAGE, 5000));
-
-	/* The mapping is gone: only the write's pins can still hold the pages. */
-	alive = td_running(&c);
-	ASSERT_EQ(0, rpg_status(self->fd, &st));
-	in_flight = rpg_now_ns() - submitted < IN_FLIGHT_NS;
-	if (in_flight) {
-		EXPECT_TRUE(alive) TH_LOG("the teardown completed with the write in flight");
-		EXPECT_EQ(n, st.outstanding);
-	} else {
-		ksft_print_msg("o_direct io_uring: too slow to see the write in flight\n");
-	}
+	in_flight = kill_during_write(_metadata, self->fd, "o_direct io_uring", a, n, submitted,
+				      &c);
 
 	ASSERT_EQ(0, uring_wait(&u, &res));
 	EXPECT_EQ((int)len, res) TH_LOG("io_uring write: %s", strerror(-res));
