@@ -6,13 +6,17 @@
 # serial console goes to console.log there. A guest that outlives $RUST_PGMAP_VM_TIMEOUT
 # seconds is killed and reported with its last console lines.
 #
-# RUST_PGMAP_MEMMAP sets the region (default 512M!1G: 512 MiB of emulated pmem at 1 GiB).
+# RUST_PGMAP_MEMMAP sets the regions, separated by spaces (default "512M!1G 2176M!4G": 512 MiB
+# of emulated pmem at 1 GiB, which the module claims by default, and 2176 MiB at 4 GiB, over the
+# 2 GiB at which a PIN of every page needs more than 4 MiB of page pointers). RUST_PGMAP_VM_MEMORY
+# sets the guest memory (default 4608M: RAM at 0-2 GiB and 4-6.5 GiB on q35).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
 flavor=${1:?usage: vm.sh FLAVOR MODE [--no-memmap]}
 mode=${2:?usage: vm.sh FLAVOR MODE [--no-memmap]}
-memmap=${RUST_PGMAP_MEMMAP:-512M!1G}
+memmap=${RUST_PGMAP_MEMMAP:-512M!1G 2176M!4G}
+memory=${RUST_PGMAP_VM_MEMORY:-4608M}
 tag=$mode
 if [ "${3:-}" = --no-memmap ]; then
 	memmap=
@@ -37,8 +41,10 @@ ENV
 # teardown starts, and the unpin comes from interrupt context.
 append="null_blk.nr_devices=1 null_blk.memory_backed=1 null_blk.irqmode=2"
 append="$append null_blk.completion_nsec=1000000000 null_blk.bs=4096 null_blk.gb=1"
-[ -z "$memmap" ] || append="$append memmap=$memmap"
-vng_args=(--run "$kdir/arch/x86/boot/bzImage" --disable-kvm --cpus 2 --memory 2G
+for range in $memmap; do
+	append="$append memmap=$range"
+done
+vng_args=(--run "$kdir/arch/x86/boot/bzImage" --disable-kvm --cpus 2 --memory "$memory"
 	--append "$append" --rwdir "$out" --cwd "$ROOT")
 
 if [ "$mode" = shell ]; then
@@ -50,13 +56,16 @@ timeout=${RUST_PGMAP_VM_TIMEOUT:-900}
 setsid timeout --kill-after=10 "$timeout" vng "${vng_args[@]}" --verbose \
 	--exec "$ROOT/scripts/guest/boot.sh $out $mode" </dev/null >"$out/console.log" 2>&1 &
 vm=$!
-# Without ACPI power-off the guest halts instead of exiting QEMU: stop it once the guest
-# command wrote its last file.
+# The guest powers off through ACPI when its command is done. One that does not is stopped,
+# and the run fails: every later boot would otherwise wait for the timeout.
 while kill -0 "$vm" 2>/dev/null; do
-	if [ -f "$out/done" ]; then
-		sleep 2
+	if [ -f "$out/done" ] && [ -z "${done_at:-}" ]; then
+		done_at=$SECONDS
+	fi
+	if [ -n "${done_at:-}" ] && ((SECONDS - done_at > 30)); then
 		kill -TERM -- -"$vm" 2>/dev/null
-		break
+		echo "error: the guest finished but did not power off within 30 s" >&2
+		exit 1
 	fi
 	sleep 1
 done

@@ -3,8 +3,10 @@
 # Loading and unloading rust_pgmap over the memmap= region. Needs MODULE, MEMMAP and KSRC.
 . "$(dirname "$0")/lib.sh"
 
-size=$(to_bytes "${MEMMAP%%!*}")
-start=$(to_bytes "${MEMMAP##*!}")
+# The module claims the first region by default.
+first=${MEMMAP%% *}
+size=$(to_bytes "${first%%!*}")
+start=$(to_bytes "${first##*!}")
 expect=$(printf 'registered /dev/rust_pgmap: pmem %#x-%#x, %d pages' \
 	"$start" $((start + size - 1)) $((size / 4096)))
 
