@@ -45,8 +45,21 @@ pub(crate) fn log_ratelimit() -> bool {
     unsafe { rust_pgmap_log_ratelimit() }
 }
 
-/// Whether the caller runs in interrupt context (hard or soft IRQ, NMI).
-pub(crate) fn in_interrupt() -> bool {
+/// Whether the caller runs in task context: not in a hard or soft IRQ handler, nor an NMI
+/// (C's `in_task()`).
+pub(crate) fn in_task() -> bool {
     // SAFETY: Reads the preempt count of the current CPU.
-    unsafe { rust_pgmap_in_interrupt() }
+    unsafe { rust_pgmap_in_task() }
+}
+
+/// Whether the caller runs in a hard IRQ handler (C's `in_hardirq()`).
+pub(crate) fn in_hardirq() -> bool {
+    // SAFETY: Reads the preempt count of the current CPU.
+    unsafe { rust_pgmap_in_hardirq() }
+}
+
+/// The `region` module parameter: which legacy pmem region to claim.
+pub(crate) fn region_param() -> u32 {
+    // SAFETY: Reads a module parameter, which only changes at load time.
+    unsafe { rust_pgmap_region_param() }
 }

@@ -5,10 +5,20 @@
  */
 
 #include <linux/completion.h>
+#include <linux/debugfs.h>
 #include <linux/device.h>
+#include <linux/err.h>
+#include <linux/fs.h>
 #include <linux/hardirq.h>
+#include <linux/highmem.h>
+#include <linux/irq_work.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/mount.h>
 #include <linux/pagemap.h>
+#include <linux/pseudo_fs.h>
 #include <linux/ratelimit.h>
+#include <linux/seq_file.h>
 #include <linux/sysfs.h>
 
 #include "helpers.h"
@@ -77,9 +87,19 @@ void rust_pgmap_init_completion(struct completion *done)
 	init_completion(done);
 }
 
-bool rust_pgmap_in_interrupt(void)
+bool rust_pgmap_in_task(void)
 {
-	return !in_task();
+	return in_task();
+}
+
+bool rust_pgmap_in_hardirq(void)
+{
+	return in_hardirq();
+}
+
+void rust_pgmap_init_irq_work(struct irq_work *work, void (*func)(struct irq_work *))
+{
+	init_irq_work(work, func);
 }
 
 void rust_pgmap_vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
@@ -92,9 +112,109 @@ void rust_pgmap_vm_flags_clear(struct vm_area_struct *vma, vm_flags_t flags)
 	vm_flags_clear(vma, flags);
 }
 
-struct inode *rust_pgmap_file_inode(struct file *file)
+void rust_pgmap_file_set_mapping(struct file *file, struct address_space *mapping)
 {
-	return file_inode(file);
+	file->f_mapping = mapping;
+}
+
+/*
+ * A private pseudo filesystem for the anonymous inode whose address_space every open file of
+ * the device maps through. It has no owner: a mount that held a reference on this module
+ * would keep it from ever being unloaded. Instead the mount is a kernel-internal one
+ * (kern_mount(), as drivers/dax/super.c does), which kern_unmount() tears down synchronously,
+ * before the module and this struct go away.
+ */
+#define RUST_PGMAP_FS_MAGIC 0x72706d61 /* "rpma" */
+
+static int rust_pgmap_fs_init_fs_context(struct fs_context *fc)
+{
+	return init_pseudo(fc, RUST_PGMAP_FS_MAGIC) ? 0 : -ENOMEM;
+}
+
+static struct file_system_type rust_pgmap_fs_type = {
+	.name = "rust_pgmap",
+	.init_fs_context = rust_pgmap_fs_init_fs_context,
+	.kill_sb = kill_anon_super,
+};
+
+struct inode *rust_pgmap_anon_inode_new(struct vfsmount **mnt)
+{
+	struct inode *inode;
+
+	*mnt = kern_mount(&rust_pgmap_fs_type);
+	if (IS_ERR(*mnt))
+		return ERR_CAST(*mnt);
+	inode = alloc_anon_inode((*mnt)->mnt_sb);
+	if (IS_ERR(inode))
+		kern_unmount(*mnt);
+	return inode;
+}
+
+void rust_pgmap_anon_inode_free(struct vfsmount *mnt, struct inode *inode)
+{
+	iput(inode);
+	kern_unmount(mnt);
+}
+
+struct address_space *rust_pgmap_inode_mapping(struct inode *inode)
+{
+	return inode->i_mapping;
+}
+
+struct dev_pagemap *rust_pgmap_page_zone_device_pgmap(struct page *page)
+{
+	return is_zone_device_page(page) ? page->pgmap : NULL;
+}
+
+bool rust_pgmap_page_maybe_dma_pinned(struct page *page)
+{
+	return folio_maybe_dma_pinned(page_folio(page));
+}
+
+int rust_pgmap_page_mapcount(struct page *page)
+{
+	return folio_mapcount(page_folio(page));
+}
+
+void rust_pgmap_memcpy_to_page(struct page *page, size_t offset, const void *from, size_t len)
+{
+	memcpy_to_page(page, offset, from, len);
+}
+
+/* debugfs: one read-only seq_file whose text the Rust side writes. */
+static int outstanding_show(struct seq_file *seq, void *v)
+{
+	struct rust_pgmap_debugfs *d = seq->private;
+
+	return d->show(seq, d->data);
+}
+DEFINE_SHOW_ATTRIBUTE(outstanding);
+
+void rust_pgmap_debugfs_create(struct rust_pgmap_debugfs *d, const char *dir, const char *file)
+{
+	d->dir = debugfs_create_dir(dir, NULL);
+	debugfs_create_file(file, 0400, d->dir, d, &outstanding_fops);
+}
+
+void rust_pgmap_debugfs_remove(struct rust_pgmap_debugfs *d)
+{
+	/* Waits for readers that are inside show(). */
+	debugfs_remove(d->dir);
+}
+
+int rust_pgmap_seq_write(struct seq_file *seq, const char *s, size_t len)
+{
+	return seq_write(seq, s, len);
+}
+
+/* Which "Persistent Memory (legacy)" region to claim, in address order. */
+static unsigned int region;
+module_param(region, uint, 0444);
+MODULE_PARM_DESC(region, "index of the memmap=<size>!<start> region to claim (default 0)");
+
+unsigned int rust_pgmap_region_param(void)
+{
+	return region;
 }
 
 bool rust_pgmap_log_ratelimit(void)

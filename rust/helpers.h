@@ -7,6 +7,7 @@
 #define RUST_PGMAP_HELPERS_H
 
 #include <linux/fs.h>
+#include <linux/irq_work.h>
 #include <linux/memremap.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
@@ -32,12 +33,36 @@ void rust_pgmap_put_page(struct page *page);
 void rust_pgmap_zone_device_folio_init(struct page *page);
 
 void rust_pgmap_init_completion(struct completion *done);
-bool rust_pgmap_in_interrupt(void);
+void rust_pgmap_init_irq_work(struct irq_work *work, void (*func)(struct irq_work *));
+bool rust_pgmap_in_task(void);
+bool rust_pgmap_in_hardirq(void);
+
+struct dev_pagemap *rust_pgmap_page_zone_device_pgmap(struct page *page);
+bool rust_pgmap_page_maybe_dma_pinned(struct page *page);
+int rust_pgmap_page_mapcount(struct page *page);
+void rust_pgmap_memcpy_to_page(struct page *page, size_t offset, const void *from, size_t len);
 
 void rust_pgmap_vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags);
 void rust_pgmap_vm_flags_clear(struct vm_area_struct *vma, vm_flags_t flags);
 
-struct inode *rust_pgmap_file_inode(struct file *file);
+/* An anonymous inode on a private kernel-internal mount, and its address_space. */
+struct inode *rust_pgmap_anon_inode_new(struct vfsmount **mnt);
+void rust_pgmap_anon_inode_free(struct vfsmount *mnt, struct inode *inode);
+struct address_space *rust_pgmap_inode_mapping(struct inode *inode);
+void rust_pgmap_file_set_mapping(struct file *file, struct address_space *mapping);
+
+/* A debugfs directory with one read-only seq_file, formatted by its owner. */
+struct rust_pgmap_debugfs {
+	struct dentry *dir;
+	int (*show)(struct seq_file *seq, void *data);
+	void *data;
+};
+
+void rust_pgmap_debugfs_create(struct rust_pgmap_debugfs *d, const char *dir, const char *file);
+void rust_pgmap_debugfs_remove(struct rust_pgmap_debugfs *d);
+int rust_pgmap_seq_write(struct seq_file *seq, const char *s, size_t len);
+
+unsigned int rust_pgmap_region_param(void);
 
 /* True when another line of rate-limited diagnostics may be logged. */
 bool rust_pgmap_log_ratelimit(void);

@@ -44,6 +44,25 @@ impl Page {
         // SAFETY: The page is valid by the type invariants.
         unsafe { crate::ffi::rust_pgmap_get_page_unless_zero(self.as_ptr()) }
     }
+
+    /// Whether its folio may be pinned for DMA (`folio_maybe_dma_pinned()`).
+    pub fn maybe_dma_pinned(&self) -> bool {
+        // SAFETY: The page is valid by the type invariants.
+        unsafe { crate::ffi::rust_pgmap_page_maybe_dma_pinned(self.as_ptr()) }
+    }
+
+    /// How many page tables map its folio.
+    pub fn map_count(&self) -> i32 {
+        // SAFETY: The page is valid by the type invariants.
+        unsafe { crate::ffi::rust_pgmap_page_mapcount(self.as_ptr()) }
+    }
+
+    /// The pgmap of a ZONE_DEVICE page, or null for any other page. Only compared, never
+    /// dereferenced.
+    pub fn zone_device_pgmap(&self) -> *mut bindings::dev_pagemap {
+        // SAFETY: The page is valid by the type invariants.
+        unsafe { crate::ffi::rust_pgmap_page_zone_device_pgmap(self.as_ptr()) }
+    }
 }
 
 /// Flags of a VMA (`vm_flags_t`).
@@ -52,8 +71,10 @@ pub mod flags {
 
     /// The type of VMA flags.
     pub type Flags = bindings::vm_flags_t;
-    /// Mapped with `MAP_SHARED`.
+    /// Mapped with `MAP_SHARED` and writable through its file.
     pub const SHARED: Flags = bindings::VM_SHARED as Flags;
+    /// Mapped with `MAP_SHARED`, also when the file is read-only (which clears `SHARED`).
+    pub const MAYSHARE: Flags = bindings::VM_MAYSHARE as Flags;
     /// Mapped executable.
     pub const EXEC: Flags = bindings::VM_EXEC as Flags;
     /// May become executable through `mprotect()`.

@@ -19,11 +19,22 @@
 //! exactly one (the free path), and `outstanding = requested - freed` counts the folios that
 //! still hold one.
 //!
+//! A page is idle only once its `page_free` has run, not when its refcount reaches 0:
+//! `free_zone_device_folio()` calls `page_free` after the last put, so a request that trusted
+//! the refcount could hand out a page whose free is still in flight, and `page_free` would then
+//! run on a page that is in use again. The pgmap keeps an idle bit per page instead, set at the
+//! end of `page_free` and cleared by the request, as nouveau and `lib/test_hmm.c` keep free
+//! lists.
+//!
 //! C headers: [`include/linux/memremap.h`](srctree/include/linux/memremap.h).
 
 use crate::ffi;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::{
+    fmt,
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
+};
 use kernel::{
+    alloc::KVVec,
     bindings,
     init::{self, PinInit},
     new_mutex,
@@ -68,6 +79,9 @@ pub struct PgmapCounters {
     pub requested: u64,
     /// Folios that came back through `page_free`.
     pub freed: u64,
+    /// `page_free` calls that found their page in use again. Nonzero means a page was handed
+    /// out before its free had finished.
+    pub freed_live: u64,
 }
 
 impl PgmapCounters {
@@ -88,7 +102,10 @@ impl PgmapCounters {
 /// - `requested` only grows while `state` is [`PgmapState::Live`], under the `state` lock;
 ///   `freed` counts `page_free` calls, so `freed <= requested`.
 /// - `dying` is true from the moment `state` leaves [`PgmapState::Live`].
-/// - `drained` is completed once `dying` is set and `freed == requested`.
+/// - `drained` is completed once `dying` is set and `freed == requested`; `drained_work` is
+///   initialised and completes it when it runs.
+/// - A page is marked idle in `idle` exactly when it is not requested, or its `page_free` has
+///   run since its last request; it is marked busy only under the `state` lock.
 #[pin_data(PinnedDrop)]
 pub struct Pgmap<T: PgmapOps> {
     #[pin]
@@ -96,8 +113,14 @@ pub struct Pgmap<T: PgmapOps> {
     dying: AtomicBool,
     requested: AtomicU64,
     freed: AtomicU64,
+    freed_live: AtomicU64,
+    idle: IdleMap,
     #[pin]
     drained: Opaque<bindings::completion>,
+    // `complete_all()` must not run in hard interrupt context on PREEMPT_RT, where its waiters'
+    // wake-up is unbounded under a raw lock; a free from I/O completion defers it to here.
+    #[pin]
+    drained_work: Opaque<ffi::irq_work>,
     first_pfn: usize,
     nr_pages: usize,
     ops: T,
@@ -123,24 +146,32 @@ impl<T: PgmapOps> Pgmap<T> {
     /// Creates the struct pages of `[start, start + size)` with `memremap_pages()`.
     ///
     /// The range must be device memory the caller owns (not System RAM), section aligned.
-    pub fn new(start: u64, size: u64, ops: T) -> impl PinInit<Self, Error> {
+    pub fn new(start: u64, size: u64, ops: T) -> Result<impl PinInit<Self, Error>> {
         let page_size = bindings::PAGE_SIZE as u64;
         let first_pfn = (start / page_size) as usize;
         let nr_pages = (size / page_size) as usize;
-        try_pin_init!(Self {
+        let idle = IdleMap::new(nr_pages)?;
+        Ok(try_pin_init!(Self {
             state <- new_mutex!(PgmapState::Live),
             dying: AtomicBool::new(false),
             requested: AtomicU64::new(0),
             freed: AtomicU64::new(0),
+            freed_live: AtomicU64::new(0),
+            idle,
             drained <- Opaque::ffi_init(|done| {
                 // SAFETY: `done` points to memory for a `completion` that does not move.
-                unsafe { crate::ffi::rust_pgmap_init_completion(done) }
+                unsafe { ffi::rust_pgmap_init_completion(done) }
+            }),
+            drained_work <- Opaque::ffi_init(|work| {
+                // SAFETY: `work` points to memory for an `irq_work` that does not move, and the
+                // callback expects exactly this field of a `Self`.
+                unsafe { ffi::rust_pgmap_init_irq_work(work, Some(Self::drained_work_callback)) }
             }),
             first_pfn,
             nr_pages,
             ops,
             pagemap <- Self::memremap(start, size),
-        })
+        }))
     }
 
     fn memremap(start: u64, size: u64) -> impl PinInit<Opaque<bindings::dev_pagemap>, Error> {
@@ -190,7 +221,39 @@ impl<T: PgmapOps> Pgmap<T> {
             state,
             requested,
             freed,
+            freed_live: self.freed_live.load(Ordering::Relaxed),
         }
+    }
+
+    /// Whether `page` is one of this pgmap's pages.
+    pub fn owns(&self, page: &Page) -> bool {
+        page.zone_device_pgmap() == self.pagemap.get()
+    }
+
+    /// Calls `f` with what holds each busy page (requested, its free not yet run), in offset
+    /// order. A dead pgmap has none.
+    pub fn for_each_busy(&self, mut f: impl FnMut(&BusyPage)) {
+        // Held so that the memmap cannot be unmapped while we read it.
+        let state = self.state.lock();
+        if *state == PgmapState::Dead {
+            return;
+        }
+        for index in (0..self.nr_pages).filter(|&i| !self.idle.is_idle(i)) {
+            let page = self.page(index);
+            f(&BusyPage {
+                index,
+                ref_count: page.ref_count(),
+                dma_pinned: page.maybe_dma_pinned(),
+                map_count: page.map_count(),
+            });
+        }
+    }
+
+    /// Counts the busy pages by what holds them.
+    pub fn busy_summary(&self) -> BusySummary {
+        let mut summary = BusySummary::default();
+        self.for_each_busy(|page| summary.add(page));
+        summary
     }
 
     /// Locks the pgmap against teardown for the duration of a request and its use.
@@ -253,7 +316,7 @@ impl<T: PgmapOps> Pgmap<T> {
         let start = Ktime::ktime_get();
         let outstanding = self.outstanding();
         if outstanding != 0 {
-            pr_info!("draining: {} folios outstanding\n", outstanding);
+            pr_info!("draining: {}\n", self.busy_summary());
         }
         loop {
             let timeout = msecs_to_jiffies(DRAIN_LOG_PERIOD_MS);
@@ -275,10 +338,7 @@ impl<T: PgmapOps> Pgmap<T> {
                 );
                 return Err(EINTR);
             }
-            pr_info!(
-                "draining: still {} folios outstanding\n",
-                self.outstanding()
-            );
+            pr_info!("draining: still {}\n", self.busy_summary());
         }
         let waited = Ktime::ktime_get() - start;
         if outstanding != 0 {
@@ -306,18 +366,38 @@ impl<T: PgmapOps> Pgmap<T> {
     }
 
     fn complete_if_drained(&self) {
-        if self.dying.load(Ordering::SeqCst)
-            && self.freed.load(Ordering::SeqCst) == self.requested.load(Ordering::SeqCst)
+        if !self.dying.load(Ordering::SeqCst)
+            || self.freed.load(Ordering::SeqCst) != self.requested.load(Ordering::SeqCst)
         {
-            // SAFETY: `drained` was initialised in `new`; `complete_all` is IRQ-safe.
+            return;
+        }
+        if ffi::in_hardirq() {
+            // SAFETY: `drained_work` was initialised in `new`, and `drop` waits for it.
+            unsafe { ffi::irq_work_queue(self.drained_work.get()) };
+        } else {
+            // SAFETY: `drained` was initialised in `new`.
             unsafe { bindings::complete_all(self.drained.get()) };
         }
     }
 
+    /// # Safety
+    ///
+    /// `work` is the `drained_work` field of a live `Self`.
+    unsafe extern "C" fn drained_work_callback(work: *mut ffi::irq_work) {
+        // SAFETY: The caller guarantees that `work` is the `drained_work` field of a `Self`,
+        // which `drop` keeps alive until this has run.
+        let this = unsafe { &*kernel::container_of!(work, Self, drained_work) };
+        // SAFETY: `drained` was initialised in `new`. An irq_work runs in a context that
+        // PREEMPT_RT threads (lockdep marks it so), where `complete_all()` is allowed.
+        unsafe { bindings::complete_all(this.drained.get()) };
+    }
+
     fn page(&self, index: usize) -> &Page {
+        debug_assert!(index < self.nr_pages);
         // SAFETY: `index < nr_pages` (checked by the callers), and the memmap of the range
-        // exists while the pgmap is not dead, which the callers' `LiveGuard` ensures.
-        unsafe { Page::from_raw(crate::ffi::rust_pgmap_pfn_to_page(self.first_pfn + index)) }
+        // exists while the pgmap is not dead, which the callers ensure by holding the state
+        // lock with the pgmap live or dying.
+        unsafe { Page::from_raw(ffi::rust_pgmap_pfn_to_page(self.first_pfn + index)) }
     }
 
     /// # Safety
@@ -329,12 +409,18 @@ impl<T: PgmapOps> Pgmap<T> {
         // its teardown waits for `freed == requested`, which only this call makes true, and
         // then `memunmap_pages()` waits for the `put_dev_pagemap()` that follows it.
         let this = unsafe {
-            let pagemap = crate::ffi::rust_pgmap_page_pgmap(page);
+            let pagemap = ffi::rust_pgmap_page_pgmap(page);
             &*kernel::container_of!(pagemap, Self, pagemap)
         };
         // SAFETY: `page` is a valid struct page.
-        let pfn = unsafe { crate::ffi::rust_pgmap_page_to_pfn(page) } as usize;
-        this.ops.page_free(pfn - this.first_pfn);
+        let pfn = unsafe { ffi::rust_pgmap_page_to_pfn(page) } as usize;
+        let index = pfn - this.first_pfn;
+        this.ops.page_free(index);
+        if this.page(index).ref_count() != 0 {
+            this.freed_live.fetch_add(1, Ordering::Relaxed);
+        }
+        // Only now may a request hand the page out again.
+        this.idle.set_idle(index);
         this.freed.fetch_add(1, Ordering::SeqCst);
         this.complete_if_drained();
     }
@@ -343,13 +429,15 @@ impl<T: PgmapOps> Pgmap<T> {
 #[pinned_drop]
 impl<T: PgmapOps> PinnedDrop for Pgmap<T> {
     fn drop(self: Pin<&mut Self>) {
-        if self.counters().state == PgmapState::Dead {
-            return;
+        if self.counters().state != PgmapState::Dead {
+            self.kill();
+            // Unload cannot fail; the wait logs until the last holder lets go.
+            let _ = self.drain(false);
+            self.unmap();
         }
-        self.kill();
-        // Unload cannot fail; the wait logs until the last holder lets go.
-        let _ = self.drain(false);
-        self.unmap();
+        // The last free may have queued the wake-up: it must have run before we go away.
+        // SAFETY: `drained_work` was initialised in `new`.
+        unsafe { ffi::irq_work_sync(self.drained_work.get()) };
     }
 }
 
@@ -383,9 +471,9 @@ impl<T: PgmapOps> LiveGuard<'_, T> {
     /// the range overflows; `ERANGE` if it ends beyond the pgmap.
     pub fn request_folios(&self, offset: usize, nr: usize) -> Result<Folios> {
         self.check_range(offset, nr)?;
-        // Only this type makes 0->1 transitions, and only under the state lock, so an idle page
-        // stays idle until we take it: the check and the requests below cannot race.
-        if (offset..offset + nr).any(|i| self.pgmap.page(i).ref_count() != 0) {
+        // Only requests mark pages busy, and only under the state lock that we hold, so an idle
+        // page stays idle until we take it: the check and the requests below cannot race.
+        if (offset..offset + nr).any(|i| !self.pgmap.idle.is_idle(i)) {
             return Err(EBUSY);
         }
         for i in offset..offset + nr {
@@ -399,20 +487,31 @@ impl<T: PgmapOps> LiveGuard<'_, T> {
 
     /// Takes a reference on the folio at `offset`: shares it if it is in use, requests it (the
     /// 0->1 transition) if it is idle.
+    ///
+    /// `EAGAIN` if its last reference is gone but its `page_free` has not run yet: the caller
+    /// retries (a fault by returning without a mapping, so that the access faults again).
     pub fn get_or_request_folio(&self, offset: usize) -> Result<Folios> {
         self.check_range(offset, 1)?;
         let page = self.pgmap.page(offset);
         if !page.try_get() {
+            // Nothing but a request can raise a count of 0, and we hold the state lock: the
+            // page stays unreferenced, and is either idle or on its way there.
+            if !self.pgmap.idle.is_idle(offset) {
+                return Err(EAGAIN);
+            }
             self.request_idle(offset);
         }
         Ok(Folios { first: page, nr: 1 })
     }
 
+    /// Hands out an idle page.
     fn request_idle(&self, index: usize) {
+        self.pgmap.idle.set_busy(index);
         self.pgmap.requested.fetch_add(1, Ordering::SeqCst);
-        // SAFETY: The page is ours and idle (refcount 0), and the pgmap is live, so
-        // `zone_device_page_init()` finds its percpu reference alive.
-        unsafe { crate::ffi::rust_pgmap_zone_device_folio_init(self.pgmap.page(index).as_ptr()) };
+        // SAFETY: The page is ours and idle: its refcount is 0 and its last `page_free` has
+        // returned. The pgmap is live, so `zone_device_page_init()` finds its percpu reference
+        // alive.
+        unsafe { ffi::rust_pgmap_zone_device_folio_init(self.pgmap.page(index).as_ptr()) };
     }
 }
 
@@ -452,7 +551,109 @@ impl Drop for Folios {
     fn drop(&mut self) {
         for i in 0..self.nr {
             // SAFETY: By the type invariants we own one reference on each page.
-            unsafe { crate::ffi::rust_pgmap_put_page(self.page(i).as_ptr()) };
+            unsafe { ffi::rust_pgmap_put_page(self.page(i).as_ptr()) };
         }
+    }
+}
+
+/// One bit per page of a [`Pgmap`]: set while the page is idle.
+///
+/// Bits are set by `page_free` in any context, and cleared only under the pgmap's state lock.
+struct IdleMap {
+    words: KVVec<AtomicU64>,
+}
+
+impl IdleMap {
+    /// Every page starts idle: `memremap_pages()` leaves ZONE_DEVICE pages at refcount 0.
+    fn new(nr_pages: usize) -> Result<Self> {
+        let nr_words = nr_pages.div_ceil(64);
+        let mut words = KVVec::with_capacity(nr_words, GFP_KERNEL)?;
+        for _ in 0..nr_words {
+            words.push(AtomicU64::new(u64::MAX), GFP_KERNEL)?;
+        }
+        Ok(Self { words })
+    }
+
+    fn bit(index: usize) -> (usize, u64) {
+        (index / 64, 1 << (index % 64))
+    }
+
+    /// Acquire: a page seen idle is seen with everything its `page_free` did.
+    fn is_idle(&self, index: usize) -> bool {
+        let (word, bit) = Self::bit(index);
+        self.words[word].load(Ordering::Acquire) & bit != 0
+    }
+
+    fn set_busy(&self, index: usize) {
+        let (word, bit) = Self::bit(index);
+        self.words[word].fetch_and(!bit, Ordering::Relaxed);
+    }
+
+    /// Release: pairs with [`IdleMap::is_idle`].
+    fn set_idle(&self, index: usize) {
+        let (word, bit) = Self::bit(index);
+        self.words[word].fetch_or(bit, Ordering::Release);
+    }
+}
+
+/// What holds a busy page, read without locking the page: a snapshot, not a guarantee.
+#[derive(Clone, Copy, Debug)]
+pub struct BusyPage {
+    /// Offset of the page in the pgmap.
+    pub index: usize,
+    /// Its reference count.
+    pub ref_count: i32,
+    /// Whether it may be pinned for DMA (`folio_maybe_dma_pinned()`).
+    pub dma_pinned: bool,
+    /// How many page tables map it.
+    pub map_count: i32,
+}
+
+/// Busy pages counted by what holds them: a DMA pin first, else a mapping, else any other
+/// reference (a pipe buffer, I/O in flight, a request).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BusySummary {
+    /// All busy pages.
+    pub total: usize,
+    /// Those that may be pinned for DMA.
+    pub pinned: usize,
+    /// Those not pinned, but mapped.
+    pub mapped: usize,
+    /// The rest.
+    pub other: usize,
+    first: [usize; Self::FIRST],
+}
+
+impl BusySummary {
+    /// How many offsets the summary names.
+    const FIRST: usize = 8;
+
+    /// Counts one more busy page.
+    pub fn add(&mut self, page: &BusyPage) {
+        if self.total < Self::FIRST {
+            self.first[self.total] = page.index;
+        }
+        self.total += 1;
+        if page.dma_pinned {
+            self.pinned += 1;
+        } else if page.map_count > 0 {
+            self.mapped += 1;
+        } else {
+            self.other += 1;
+        }
+    }
+}
+
+impl fmt::Display for BusySummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} folios outstanding: {} pinned, {} mapped, {} other; first offsets",
+            self.total, self.pinned, self.mapped, self.other
+        )?;
+        for index in &self.first[..self.total.min(Self::FIRST)] {
+            write!(f, " {index}")?;
+        }
+        Ok(())
     }
 }

@@ -5,6 +5,7 @@
 //!
 //! The pgmap lifecycle and its reference rules are in [`pgmap`]; the device in [`test_device`].
 
+pub mod debugfs;
 mod ffi;
 pub mod miscdevice;
 pub mod mm;
@@ -14,10 +15,11 @@ pub mod region;
 pub mod shared_mapping;
 pub mod test_device;
 
+use debugfs::DebugfsFile;
 use kernel::{c_str, prelude::*, sync::Arc};
 use miscdevice::MiscDeviceRegistration;
 use region::LegacyPmemRegion;
-use test_device::{PgmapDevice, TestDevice};
+use test_device::{OutstandingPages, PgmapDevice, TestDevice};
 
 module! {
     type: RustPgmap,
@@ -27,24 +29,36 @@ module! {
     license: "GPL",
 }
 
+// Fields drop in order: the debugfs file, then the device.
 struct RustPgmap {
+    _outstanding: Pin<KBox<DebugfsFile<OutstandingPages>>>,
     _misc: Pin<KBox<MiscDeviceRegistration<TestDevice>>>,
 }
 
 impl kernel::Module for RustPgmap {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let region = LegacyPmemRegion::claim(c_str!("rust_pgmap")).inspect_err(|err| {
+        let index = ffi::region_param();
+        let region = LegacyPmemRegion::claim(c_str!("rust_pgmap"), index).inspect_err(|err| {
             if *err == ENODEV {
                 pr_err!(
-                    "no \"Persistent Memory (legacy)\" region: boot with memmap=<size>!<start>\n"
+                    "no \"Persistent Memory (legacy)\" region {}: boot with memmap=<size>!<start>\n",
+                    index
                 );
             } else {
-                pr_err!("cannot claim the pmem region: {:?}\n", err);
+                pr_err!("cannot claim pmem region {}: {:?}\n", index, err);
             }
         })?;
         let range = region.range();
         let device = Arc::pin_init(PgmapDevice::new(region)?, GFP_KERNEL)?;
         let nr_pages = device.region().range().size as usize / kernel::page::PAGE_SIZE;
+        let outstanding = KBox::pin_init(
+            DebugfsFile::new(
+                c_str!("rust_pgmap"),
+                c_str!("outstanding"),
+                OutstandingPages(device.clone()),
+            ),
+            GFP_KERNEL,
+        )?;
         let misc = KBox::pin_init(
             MiscDeviceRegistration::register(c_str!("rust_pgmap"), 0o600, module, device),
             GFP_KERNEL,
@@ -55,7 +69,10 @@ impl kernel::Module for RustPgmap {
             range.start + range.size - 1,
             nr_pages
         );
-        Ok(Self { _misc: misc })
+        Ok(Self {
+            _outstanding: outstanding,
+            _misc: misc,
+        })
     }
 }
 

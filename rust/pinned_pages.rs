@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! User pages pinned with `pin_user_pages_fast()` (`FOLL_PIN`), unpinned on drop.
+//! User pages pinned with `pin_user_pages_fast()` (`FOLL_PIN`), unpinned on drop, and a user
+//! buffer pinned so that a result can be written to it after an action that cannot be undone.
+//! Upstream Rust has no counterpart yet.
 //!
 //! C header: [`include/linux/mm.h`](srctree/include/linux/mm.h).
 
-use kernel::{alloc::KVec, bindings, prelude::*};
+use crate::{ffi, mm::Page};
+use kernel::{alloc::KVVec, bindings, page::PAGE_SIZE, prelude::*, types::AsBytes};
 
 /// How to pin.
 #[derive(Clone, Copy, Debug, Default)]
@@ -34,7 +37,10 @@ impl PinFlags {
 ///
 /// Every entry of `pages` is a page that this object pinned once with `FOLL_PIN`.
 pub struct PinnedPages {
-    pages: KVec<*mut bindings::page>,
+    // kvmalloc-backed: a whole large region needs more pointers than kmalloc can give.
+    pages: KVVec<*mut bindings::page>,
+    // Whether the kernel wrote to the pages, so that unpinning must mark them dirty.
+    written: bool,
 }
 
 // SAFETY: A pin may be released from any task.
@@ -49,13 +55,12 @@ impl PinnedPages {
     /// `EINVAL` for a zero, unaligned or wrapping range; the errors of gup otherwise, with a
     /// partial pin reported as `EFAULT`.
     pub fn pin_current(addr: usize, nr: usize, flags: PinFlags) -> Result<Self> {
-        let page_size = bindings::PAGE_SIZE;
-        let len = nr.checked_mul(page_size).ok_or(EINVAL)?;
-        if nr == 0 || addr % page_size != 0 || addr.checked_add(len).is_none() {
+        let len = nr.checked_mul(PAGE_SIZE).ok_or(EINVAL)?;
+        if nr == 0 || addr % PAGE_SIZE != 0 || addr.checked_add(len).is_none() {
             return Err(EINVAL);
         }
         let nr_pages = i32::try_from(nr).map_err(|_| EINVAL)?;
-        let mut pages = KVec::with_capacity(nr, GFP_KERNEL)?;
+        let mut pages = KVVec::with_capacity(nr, GFP_KERNEL)?;
         // SAFETY: `pages` has room for `nr` pointers, which `pin_user_pages_fast()` fills from
         // the start; it reports how many.
         let pinned = unsafe {
@@ -71,7 +76,11 @@ impl PinnedPages {
         }
         // SAFETY: gup initialised the first `pinned <= nr` entries, each one pinned page.
         unsafe { pages.set_len(pinned as usize) };
-        let this = Self { pages };
+        // INVARIANT: Exactly the pages that gup pinned for us.
+        let this = Self {
+            pages,
+            written: false,
+        };
         if this.pages.len() != nr {
             // Dropping `this` unpins the part that was pinned.
             return Err(EFAULT);
@@ -83,11 +92,92 @@ impl PinnedPages {
     pub fn count(&self) -> usize {
         self.pages.len()
     }
+
+    /// The pinned pages, in address order.
+    pub fn pages(&self) -> impl Iterator<Item = &Page> {
+        // SAFETY: By the type invariants each page is pinned, so valid, while `self` lives.
+        self.pages
+            .iter()
+            .map(|&page| unsafe { Page::from_raw(page) })
+    }
 }
 
 impl Drop for PinnedPages {
     fn drop(&mut self) {
-        // SAFETY: By the type invariants each page was pinned once, by us.
-        unsafe { bindings::unpin_user_pages(self.pages.as_mut_ptr(), self.pages.len() as _) };
+        let (pages, nr) = (self.pages.as_mut_ptr(), self.pages.len() as _);
+        if self.written {
+            // SAFETY: By the type invariants each page was pinned once, by us.
+            unsafe { bindings::unpin_user_pages_dirty_lock(pages, nr, true) };
+        } else {
+            // SAFETY: By the type invariants each page was pinned once, by us.
+            unsafe { bindings::unpin_user_pages(pages, nr) };
+        }
+    }
+}
+
+/// The pages under a user buffer of the current task, pinned for writing.
+///
+/// A result written here reaches the pages that backed the buffer when it was pinned, even if
+/// the task unmaps or write-protects the buffer meanwhile: so an operation can check its result
+/// buffer first, act, and then report without a late `EFAULT`.
+///
+/// # Invariants
+///
+/// `pages` covers the bytes `[offset, offset + len)` counted from the start of its first page.
+pub struct PinnedUserBuffer {
+    pages: PinnedPages,
+    offset: usize,
+    len: usize,
+}
+
+impl PinnedUserBuffer {
+    /// Pins the pages under `[addr, addr + len)` for writing; `EFAULT` if any of them cannot
+    /// be written.
+    pub fn pin_for_write(addr: usize, len: usize) -> Result<Self> {
+        let end = addr.checked_add(len).ok_or(EFAULT)?;
+        if len == 0 {
+            return Err(EINVAL);
+        }
+        let first = addr & !(PAGE_SIZE - 1);
+        let nr = (end - first).div_ceil(PAGE_SIZE);
+        let flags = PinFlags {
+            write: true,
+            longterm: false,
+        };
+        let pages = PinnedPages::pin_current(first, nr, flags)?;
+        // INVARIANT: `nr` pages from the page of `addr` cover `len` bytes from `addr`.
+        Ok(Self {
+            pages,
+            offset: addr - first,
+            len,
+        })
+    }
+
+    /// The pinned pages.
+    pub fn pages(&self) -> impl Iterator<Item = &Page> {
+        self.pages.pages()
+    }
+
+    /// Writes `value` into the buffer, which must be exactly its size (else `EINVAL`), and
+    /// unpins it.
+    pub fn write<T: AsBytes>(mut self, value: &T) -> Result {
+        if core::mem::size_of::<T>() != self.len {
+            return Err(EINVAL);
+        }
+        // SAFETY: `T: AsBytes`, so all of its `len` bytes are initialised.
+        let mut bytes =
+            unsafe { core::slice::from_raw_parts((value as *const T).cast::<u8>(), self.len) };
+        let mut offset = self.offset;
+        for page in self.pages.pages() {
+            let chunk = bytes.len().min(PAGE_SIZE - offset);
+            // SAFETY: The page is pinned, and `offset + chunk <= PAGE_SIZE`.
+            unsafe {
+                ffi::rust_pgmap_memcpy_to_page(page.as_ptr(), offset, bytes.as_ptr().cast(), chunk)
+            };
+            bytes = &bytes[chunk..];
+            offset = 0;
+        }
+        self.pages.written = true;
+        Ok(())
     }
 }

@@ -16,7 +16,10 @@ pub struct PhysRange {
     pub size: u64,
 }
 
-/// The first "Persistent Memory (legacy)" iomem resource, claimed with `request_mem_region()`.
+/// A "Persistent Memory (legacy)" iomem resource, claimed with `request_mem_region()`.
+///
+/// Upstream Rust has `kernel::io::resource` (6.16) for requesting regions, but no walk of
+/// resources by descriptor.
 ///
 /// # Invariants
 ///
@@ -26,10 +29,11 @@ pub struct LegacyPmemRegion {
 }
 
 impl LegacyPmemRegion {
-    /// Finds the region and claims it. `ENODEV` if the kernel has none (booted without
-    /// `memmap=<size>!<start>`), `EBUSY` if somebody else claimed it.
-    pub fn claim(name: &'static CStr) -> Result<Self> {
-        let range = Self::find().ok_or(ENODEV)?;
+    /// Finds the `index`th region in address order and claims it. `ENODEV` if the kernel has
+    /// no such region (booted without as many `memmap=<size>!<start>`), `EBUSY` if somebody
+    /// else claimed it.
+    pub fn claim(name: &'static CStr, index: u32) -> Result<Self> {
+        let range = Self::find(index).ok_or(ENODEV)?;
         // SAFETY: `iomem_resource` is the static root of the iomem tree, and `name` is static.
         let res = unsafe {
             bindings::__request_region(
@@ -43,6 +47,7 @@ impl LegacyPmemRegion {
         if res.is_null() {
             return Err(EBUSY);
         }
+        // INVARIANT: `__request_region()` made the range busy in our name.
         Ok(Self { range })
     }
 
@@ -51,42 +56,56 @@ impl LegacyPmemRegion {
         self.range
     }
 
-    fn find() -> Option<PhysRange> {
-        let mut found = PhysRange::default();
-        // SAFETY: The callback only writes through `arg`, which points to `found`.
+    fn find(index: u32) -> Option<PhysRange> {
+        let mut walk = FindWalk {
+            skip: index,
+            found: PhysRange::default(),
+        };
+        // SAFETY: The callback only uses `arg` as the `FindWalk` that it points to.
         unsafe {
             bindings::walk_iomem_res_desc(
                 bindings::IORES_DESC_PERSISTENT_MEMORY_LEGACY as _,
                 bindings::IORESOURCE_MEM as _,
                 0,
                 u64::MAX,
-                core::ptr::addr_of_mut!(found).cast(),
+                core::ptr::addr_of_mut!(walk).cast(),
                 Some(Self::found_one),
             )
         };
-        (found.size != 0).then_some(found)
+        (walk.found.size != 0).then_some(walk.found)
     }
 
-    /// Records the first region and stops the walk.
+    /// Skips regions until the wanted one, records it and stops the walk.
     ///
     /// # Safety
     ///
     /// Called by `walk_iomem_res_desc()` with a valid resource and `arg` pointing to a
-    /// [`PhysRange`].
+    /// `FindWalk`.
     unsafe extern "C" fn found_one(
         res: *mut bindings::resource,
         arg: *mut ffi::c_void,
     ) -> ffi::c_int {
-        // SAFETY: The walk passes a valid resource and our `arg`, a `PhysRange`.
-        unsafe {
-            let res = &*res;
-            arg.cast::<PhysRange>().write(PhysRange {
-                start: res.start,
-                size: res.end - res.start + 1,
-            });
+        // SAFETY: The walk passes our `arg`, a `FindWalk` that nothing else uses meanwhile.
+        let walk = unsafe { &mut *arg.cast::<FindWalk>() };
+        if walk.skip > 0 {
+            walk.skip -= 1;
+            return 0;
         }
+        // SAFETY: The walk passes a valid resource.
+        let res = unsafe { &*res };
+        walk.found = PhysRange {
+            start: res.start,
+            size: res.end - res.start + 1,
+        };
         1
     }
+}
+
+/// The state of [`LegacyPmemRegion::find`]'s walk.
+struct FindWalk {
+    /// Regions still to pass over.
+    skip: u32,
+    found: PhysRange,
 }
 
 impl Drop for LegacyPmemRegion {

@@ -1,70 +1,70 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! One `address_space` for every open file of a device, so that all of its user mappings can be
-//! zapped at once, whichever device node they were opened through (as DRM does).
+//! zapped at once, whichever device node they were opened through.
+//!
+//! The `address_space` belongs to an anonymous inode on a private pseudo filesystem that the
+//! device owns, as DRM's `drm_fs_inode_new()` does. Borrowing the inode of whichever node was
+//! opened first would tie the device to that node's filesystem: a container's `/dev` on a tmpfs
+//! could then be unmounted under it ("VFS: Busy inodes after unmount"), and the mapping would
+//! inherit that filesystem's writeback and dirty tracking. Upstream Rust has no counterpart.
 //!
 //! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h).
 
-use crate::miscdevice::File;
-use kernel::{bindings, new_mutex, prelude::*, sync::Mutex};
+use crate::{ffi, miscdevice::File};
+use kernel::{bindings, prelude::*};
 
-/// The inode whose `i_mapping` every adopted file uses.
+/// An anonymous inode whose `i_mapping` every adopted file uses.
 ///
 /// # Invariants
 ///
-/// `inode` is null or an inode on which this object holds a reference (`ihold()`).
-#[pin_data(PinnedDrop)]
+/// `inode` is an inode from `alloc_anon_inode()` on the kernel-internal mount `mnt`; this
+/// object holds the only reference to both.
 pub struct SharedMapping {
-    #[pin]
-    inode: Mutex<*mut bindings::inode>,
+    mnt: *mut bindings::vfsmount,
+    inode: *mut bindings::inode,
 }
 
-// SAFETY: The inode pointer is only used under the mutex, and inode references may be dropped
-// from any task.
+// SAFETY: The inode and mount are only used through calls that do their own locking, and may be
+// released from any task.
 unsafe impl Send for SharedMapping {}
-// SAFETY: As above.
+// SAFETY: As above: `&self` methods only pass the inode's mapping to thread-safe mm calls.
 unsafe impl Sync for SharedMapping {}
 
 impl SharedMapping {
-    /// Creates an empty one: the first adopted file provides the inode.
-    pub fn new() -> impl PinInit<Self> {
-        pin_init!(Self {
-            inode <- new_mutex!(core::ptr::null_mut()),
-        })
+    /// Mounts the private filesystem and creates the inode.
+    pub fn new() -> Result<Self> {
+        let mut mnt = core::ptr::null_mut();
+        // SAFETY: `mnt` is valid for writes; on success it holds the mount of the new inode.
+        let inode = unsafe { ffi::rust_pgmap_anon_inode_new(&mut mnt) };
+        let inode = kernel::error::from_err_ptr(inode)?;
+        // INVARIANT: The helper created the mount and the inode, and gave us their references.
+        Ok(Self { mnt, inode })
+    }
+
+    fn mapping(&self) -> *mut bindings::address_space {
+        // SAFETY: By the type invariants the inode is valid while we hold it.
+        unsafe { ffi::rust_pgmap_inode_mapping(self.inode) }
     }
 
     /// Makes `file` map through the shared `address_space`. Call it in `open`, before any mmap.
     pub fn adopt(&self, file: &File) {
-        let mut inode = self.inode.lock();
-        // SAFETY: `file` is valid, and being opened, so nothing has mapped it yet.
-        unsafe {
-            if inode.is_null() {
-                let own = crate::ffi::rust_pgmap_file_inode(file.as_ptr());
-                bindings::ihold(own);
-                *inode = own;
-            }
-            (*file.as_ptr()).f_mapping = (**inode).i_mapping;
-        }
+        // SAFETY: `file` is being opened, so nothing has mapped it yet, and the mapping outlives
+        // it: every file of the device is closed before the device, and so `self`, is dropped.
+        unsafe { ffi::rust_pgmap_file_set_mapping(file.as_ptr(), self.mapping()) };
     }
 
     /// Zaps every user mapping of every adopted file. Later accesses fault again.
     pub fn zap_all(&self) {
-        let inode = self.inode.lock();
-        if inode.is_null() {
-            return;
-        }
-        // SAFETY: We hold a reference on the inode, so its mapping is valid.
-        unsafe { bindings::unmap_mapping_range((**inode).i_mapping, 0, 0, 1) };
+        // SAFETY: The mapping is valid while we hold the inode.
+        unsafe { bindings::unmap_mapping_range(self.mapping(), 0, 0, 1) };
     }
 }
 
-#[pinned_drop]
-impl PinnedDrop for SharedMapping {
-    fn drop(self: Pin<&mut Self>) {
-        let inode = *self.inode.lock();
-        if !inode.is_null() {
-            // SAFETY: By the type invariants we hold a reference on it.
-            unsafe { bindings::iput(inode) };
-        }
+impl Drop for SharedMapping {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariants we hold the only references, and no file uses the
+        // mapping any more (see `adopt`).
+        unsafe { ffi::rust_pgmap_anon_inode_free(self.mnt, self.inode) };
     }
 }

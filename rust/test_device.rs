@@ -4,11 +4,12 @@
 //! down and re-attach them. The ABI is `include/uapi/linux/rust_pgmap.h`.
 
 use crate::{
+    debugfs::{DebugfsShow, SeqWriter},
     ffi,
     miscdevice::{File, MiscDevice, SysfsWriter},
     mm::{flags, FaultResult, VmAreaNew, VmFault},
-    pgmap::{Folios, Pgmap, PgmapCounters, PgmapOps, PgmapState},
-    pinned_pages::{PinFlags, PinnedPages},
+    pgmap::{BusySummary, Folios, Pgmap, PgmapCounters, PgmapOps, PgmapState},
+    pinned_pages::{PinFlags, PinnedPages, PinnedUserBuffer},
     region::LegacyPmemRegion,
     shared_mapping::SharedMapping,
 };
@@ -44,7 +45,7 @@ pub struct FreeStats {
 impl PgmapOps for FreeStats {
     fn page_free(&self, _index: usize) {
         // Counting the frees that I/O completion makes shows the free path is safe there.
-        if ffi::in_interrupt() {
+        if !ffi::in_task() {
             self.in_irq.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -58,7 +59,6 @@ pub struct PgmapDevice {
     /// The live pgmap, or the last one after its teardown until ATTACH replaces it.
     #[pin]
     current: Mutex<Arc<DevicePgmap>>,
-    #[pin]
     mapping: SharedMapping,
     generation: AtomicU32,
     pinned: AtomicU64,
@@ -71,9 +71,10 @@ impl PgmapDevice {
     /// Creates the first pgmap over `region`.
     pub fn new(region: LegacyPmemRegion) -> Result<impl PinInit<Self, Error>> {
         let pgmap = Self::create_pgmap(&region)?;
+        let mapping = SharedMapping::new()?;
         Ok(try_pin_init!(Self {
             current <- new_mutex!(pgmap),
-            mapping <- SharedMapping::new(),
+            mapping,
             generation: AtomicU32::new(1),
             pinned: AtomicU64::new(0),
             held: AtomicU64::new(0),
@@ -84,7 +85,7 @@ impl PgmapDevice {
     fn create_pgmap(region: &LegacyPmemRegion) -> Result<Arc<DevicePgmap>> {
         let range = region.range();
         Arc::pin_init(
-            Pgmap::new(range.start, range.size, FreeStats::default()),
+            Pgmap::new(range.start, range.size, FreeStats::default())?,
             GFP_KERNEL,
         )
     }
@@ -119,6 +120,7 @@ impl PgmapDevice {
             pinned: self.pinned.load(Ordering::Relaxed),
             held: self.held.load(Ordering::Relaxed),
             freed_in_irq: pgmap.ops().in_irq.load(Ordering::Relaxed),
+            freed_live: counters.freed_live,
         }
     }
 
@@ -144,7 +146,10 @@ impl PgmapDevice {
             return Err(EBUSY);
         }
         *current = Self::create_pgmap(&self.region)?;
-        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let generation = self
+            .generation
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1);
         pr_info!(
             "attach: generation {}, {} pages\n",
             generation,
@@ -259,15 +264,29 @@ impl OpenFile {
     }
 }
 
-/// Runs `op` and writes its result to the user buffer at `arg`.
+/// Runs `op`, a state change that cannot be undone, and writes its result to the user buffer at
+/// `arg`: either both happen, or neither.
 ///
-/// The buffer is written once before `op`, so that a bad or read-only one fails with `EFAULT`
-/// without tearing anything down or attaching anything.
-fn write_result<T: AsBytes + Default>(arg: usize, op: impl FnOnce() -> Result<T>) -> Result<isize> {
-    let len = core::mem::size_of::<T>();
-    UserSlice::new(arg, len).writer().write(&T::default())?;
+/// The buffer's pages are pinned before `op`, so that a bad or read-only buffer fails with
+/// `EFAULT` first, and a buffer that the caller unmaps or write-protects during `op` still gets
+/// the result. A buffer in a mapping of this device is refused: pinning its page would hold up
+/// the drain that a TEARDOWN waits for, and the teardown zaps the mapping anyway.
+fn write_result<T: AsBytes>(
+    device: &PgmapDevice,
+    arg: usize,
+    op: impl FnOnce() -> Result<T>,
+) -> Result<isize> {
+    let buf = PinnedUserBuffer::pin_for_write(arg, core::mem::size_of::<T>())?;
+    let pgmap = device.pgmap();
+    if buf.pages().any(|page| pgmap.owns(page)) {
+        return refuse!(
+            EINVAL,
+            "refused: the result buffer lies in a mapping of the device\n"
+        );
+    }
+    drop(pgmap);
     let result = op()?;
-    UserSlice::new(arg, len).writer().write(&result)?;
+    buf.write(&result)?;
     Ok(0)
 }
 
@@ -312,13 +331,13 @@ impl MiscDevice for TestDevice {
                 if device.state() == PgmapState::Dead {
                     return Err(ENXIO);
                 }
-                write_result(arg, || device.teardown())
+                write_result(device, arg, || device.teardown())
             }
             ffi::RUST_PGMAP_CONST_IOC_ATTACH => {
                 if device.state() != PgmapState::Dead {
                     return refuse!(EBUSY, "attach refused: the pgmap is not torn down\n");
                 }
-                write_result(arg, || {
+                write_result(device, arg, || {
                     device.attach()?;
                     Ok(device.status())
                 })
@@ -328,7 +347,8 @@ impl MiscDevice for TestDevice {
     }
 
     fn mmap(file: Pin<&OpenFile>, vma: &VmAreaNew) -> Result {
-        if vma.flags() & flags::SHARED == 0 {
+        // Not `SHARED`: the kernel clears it for a shared mapping of a read-only file.
+        if vma.flags() & flags::MAYSHARE == 0 {
             return refuse!(
                 EINVAL,
                 "mmap refused: MAP_PRIVATE (pmem pages are shared)\n"
@@ -356,9 +376,12 @@ impl MiscDevice for TestDevice {
         let Ok(live) = pgmap.access() else {
             return FaultResult::SigBus;
         };
-        // Beyond the region, like a file mapped past its end.
-        let Ok(folio) = live.get_or_request_folio(vmf.pgoff()) else {
-            return FaultResult::SigBus;
+        let folio = match live.get_or_request_folio(vmf.pgoff()) {
+            Ok(folio) => folio,
+            // Its free is still in flight: let the access fault again.
+            Err(EAGAIN) => return FaultResult::NoPage,
+            // Beyond the region, like a file mapped past its end.
+            Err(_) => return FaultResult::SigBus,
         };
         match vmf.vma().insert_page(vmf.address(), folio.page(0)) {
             // EBUSY: another thread mapped it first.
@@ -383,6 +406,35 @@ impl MiscDevice for TestDevice {
         writeln!(out, "outstanding {}", s.outstanding)?;
         writeln!(out, "pinned {}", s.pinned)?;
         writeln!(out, "held {}", s.held)?;
-        writeln!(out, "freed_in_irq {}", s.freed_in_irq)
+        writeln!(out, "freed_in_irq {}", s.freed_in_irq)?;
+        writeln!(out, "freed_live {}", s.freed_live)
+    }
+}
+
+/// `/sys/kernel/debug/rust_pgmap/outstanding`: what holds each busy page of the current pgmap,
+/// so that a user whose teardown waits can see why.
+pub struct OutstandingPages(pub Arc<PgmapDevice>);
+
+impl DebugfsShow for OutstandingPages {
+    fn show(&self, out: &mut SeqWriter<'_>) -> core::fmt::Result {
+        let pgmap = self.0.pgmap();
+        let mut summary = BusySummary::default();
+        let mut result = writeln!(out, "offset refcount pinned mapcount");
+        pgmap.for_each_busy(|page| {
+            summary.add(page);
+            if result.is_ok() {
+                result = writeln!(
+                    out,
+                    "{} {} {} {}",
+                    page.index, page.ref_count, page.dma_pinned as u8, page.map_count
+                );
+            }
+        });
+        result?;
+        writeln!(
+            out,
+            "total {} ({} pinned, {} mapped, {} other)",
+            summary.total, summary.pinned, summary.mapped, summary.other
+        )
     }
 }

@@ -30,6 +30,7 @@ struct rust_pgmap_status {
 	__u64 pinned;      /* pages held by PIN, over all open files */
 	__u64 held;        /* pages held by REQUEST, over all open files */
 	__u64 freed_in_irq; /* page_free calls made from interrupt context */
+	__u64 freed_live;  /* page_free calls that found the page in use again: always 0 */
 };
 
 /* Flags of struct rust_pgmap_pin. */
@@ -69,6 +70,13 @@ struct rust_pgmap_teardown {
  * Kill (block new users, zap mappings) then drain (wait for every requested
  * folio to be freed) then memunmap_pages(). EINTR leaves the pgmap dying; a
  * second TEARDOWN resumes the wait. ENXIO if it is already dead.
+ *
+ * TEARDOWN and ATTACH either succeed and write their result, or fail and
+ * change nothing (EINTR above is the one exception): the result buffer is
+ * pinned for writing before they act, so EFAULT comes first, and a buffer
+ * that another thread unmaps or write-protects meanwhile still receives the
+ * result. A buffer inside a mapping of this device is refused with EINVAL:
+ * its page would hold up the drain that it waits for.
  */
 #define RUST_PGMAP_IOC_TEARDOWN _IOR(RUST_PGMAP_IOC_MAGIC, 0x05, struct rust_pgmap_teardown)
 /* Creates a new pgmap over the region after a teardown; EBUSY while one lives. */

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A debugfs directory with one read-only file whose text its owner writes, as a `seq_file`.
+//!
+//! 6.12's crate has no debugfs. Upstream's later `kernel::debugfs` (6.17) has a different shape
+//! (`Dir`, `File` over typed data); this stand-in is just what the driver needs.
+//!
+//! C header: [`include/linux/debugfs.h`](srctree/include/linux/debugfs.h).
+
+use crate::ffi;
+use core::{fmt, marker::PhantomData};
+use kernel::{bindings, init::PinInit, prelude::*, str::CStr, types::Opaque};
+
+/// Writes the text of a debugfs file.
+pub trait DebugfsShow: Send + Sync {
+    /// Writes the whole text. Called for each read from the start of the file; may sleep.
+    fn show(&self, out: &mut SeqWriter<'_>) -> fmt::Result;
+}
+
+/// The text of a `seq_file` being shown.
+///
+/// # Invariants
+///
+/// `seq` is the `seq_file` of a `show` callback that runs while the writer lives.
+pub struct SeqWriter<'a> {
+    seq: *mut bindings::seq_file,
+    _show: PhantomData<&'a mut bindings::seq_file>,
+}
+
+impl fmt::Write for SeqWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        // SAFETY: By the type invariants `seq` is valid; `s` is valid for `s.len()` bytes.
+        let ret = unsafe { ffi::rust_pgmap_seq_write(self.seq, s.as_ptr().cast(), s.len()) };
+        // On overflow the seq_file core calls `show` again with a larger buffer: stop early.
+        if ret != 0 {
+            return Err(fmt::Error);
+        }
+        Ok(())
+    }
+}
+
+/// `/sys/kernel/debug/<dir>/<file>`, removed on drop.
+///
+/// # Invariants
+///
+/// `inner` was passed to `rust_pgmap_debugfs_create()` with its `data` pointing to `self`.
+#[pin_data(PinnedDrop)]
+pub struct DebugfsFile<T: DebugfsShow> {
+    data: T,
+    // Last: once created, a read can reach `data`.
+    #[pin]
+    inner: Opaque<ffi::rust_pgmap_debugfs>,
+}
+
+// SAFETY: The C part is only touched at creation and removal, which may happen in different
+// tasks; reads reach `data` as `&T`, and `T: Send + Sync`.
+unsafe impl<T: DebugfsShow> Send for DebugfsFile<T> {}
+// SAFETY: `&self` gives nothing but `&T` to concurrent reads, and `T: Sync`.
+unsafe impl<T: DebugfsShow> Sync for DebugfsFile<T> {}
+
+impl<T: DebugfsShow> DebugfsFile<T> {
+    /// Creates the directory and the file. debugfs failures are not errors: the file is then
+    /// missing, as debugfs users expect.
+    pub fn new(dir: &'static CStr, file: &'static CStr, data: T) -> impl PinInit<Self, Error> {
+        try_pin_init!(&this in Self {
+            data,
+            inner <- Opaque::ffi_init(move |inner: *mut ffi::rust_pgmap_debugfs| {
+                // SAFETY: `inner` is valid for writes and all-zero is a valid value of it.
+                unsafe { inner.write(core::mem::zeroed()) };
+                // SAFETY: Just initialised; nobody else knows of it yet.
+                let d = unsafe { &mut *inner };
+                d.show = Some(Self::show_callback);
+                d.data = this.as_ptr().cast();
+                // SAFETY: `inner` is set up and pinned; `dir` and `file` are static strings.
+                // INVARIANT: `data` points to `self`, whose `data` field is initialised.
+                unsafe { ffi::rust_pgmap_debugfs_create(inner, dir.as_char_ptr(), file.as_char_ptr()) };
+            }),
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the `seq_file` core with the `data` that `new` gave the C side.
+    unsafe extern "C" fn show_callback(
+        seq: *mut bindings::seq_file,
+        data: *mut ffi::c_void,
+    ) -> ffi::c_int {
+        // SAFETY: `data` is the `Self` that created the file, and `drop` removes the file,
+        // waiting for running reads, before `Self` goes away.
+        let this = unsafe { &*data.cast::<Self>() };
+        // INVARIANT: `seq` belongs to this running `show`.
+        let mut out = SeqWriter {
+            seq,
+            _show: PhantomData,
+        };
+        // An error is an overflow that the seq_file core handles itself.
+        let _ = this.data.show(&mut out);
+        0
+    }
+}
+
+#[pinned_drop]
+impl<T: DebugfsShow> PinnedDrop for DebugfsFile<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: By the type invariants `inner` was created; removal waits for readers.
+        unsafe { ffi::rust_pgmap_debugfs_remove(self.inner.get()) };
+    }
+}
