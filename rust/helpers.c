@@ -11,6 +11,7 @@
 #include <linux/fs.h>
 #include <linux/hardirq.h>
 #include <linux/highmem.h>
+#include <linux/hrtimer.h>
 #include <linux/irq_work.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -205,6 +206,41 @@ void rust_pgmap_debugfs_remove(struct rust_pgmap_debugfs *d)
 int rust_pgmap_seq_write(struct seq_file *seq, const char *s, size_t len)
 {
 	return seq_write(seq, s, len);
+}
+
+/*
+ * Calls fn(data) from an hrtimer in HRTIMER_MODE_HARD, which expires in hard interrupt context
+ * also on PREEMPT_RT (lockdep checks it as such), and waits for it.
+ */
+struct rust_pgmap_hardirq_call {
+	struct hrtimer timer;
+	struct completion done;
+	void (*fn)(void *data);
+	void *data;
+};
+
+static enum hrtimer_restart rust_pgmap_hardirq_call_fn(struct hrtimer *timer)
+{
+	struct rust_pgmap_hardirq_call *call =
+		container_of(timer, struct rust_pgmap_hardirq_call, timer);
+
+	call->fn(call->data);
+	complete(&call->done);
+	return HRTIMER_NORESTART;
+}
+
+void rust_pgmap_call_in_hardirq(void (*fn)(void *data), void *data)
+{
+	struct rust_pgmap_hardirq_call call = { .fn = fn, .data = data };
+
+	init_completion(&call.done);
+	hrtimer_init_on_stack(&call.timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
+	call.timer.function = rust_pgmap_hardirq_call_fn;
+	hrtimer_start(&call.timer, 0, HRTIMER_MODE_REL_HARD);
+	wait_for_completion(&call.done);
+	/* The callback may still be returning: wait until the timer is idle. */
+	hrtimer_cancel(&call.timer);
+	destroy_hrtimer_on_stack(&call.timer);
 }
 
 /* Which "Persistent Memory (legacy)" region to claim, in address order. */

@@ -64,6 +64,9 @@ int rust_pgmap_seq_write(struct seq_file *seq, const char *s, size_t len);
 
 unsigned int rust_pgmap_region_param(void);
 
+/* Calls fn(data) in hard interrupt context, as a device's completion interrupt would. */
+void rust_pgmap_call_in_hardirq(void (*fn)(void *data), void *data);
+
 /* True when another line of rate-limited diagnostics may be logged. */
 bool rust_pgmap_log_ratelimit(void);
 

@@ -7,6 +7,7 @@
 
 pub mod debugfs;
 mod ffi;
+pub mod hardirq;
 pub mod miscdevice;
 pub mod mm;
 pub mod pgmap;

@@ -5,7 +5,7 @@
 
 use crate::{
     debugfs::{DebugfsShow, SeqWriter},
-    ffi,
+    ffi, hardirq,
     miscdevice::{File, MiscDevice, SysfsWriter},
     mm::{flags, FaultResult, VmAreaNew, VmFault},
     pgmap::{BusySummary, Folios, Pgmap, PgmapCounters, PgmapOps, PgmapState},
@@ -252,7 +252,9 @@ impl OpenFile {
         Ok(0)
     }
 
-    fn release(&self, arg: usize) -> Result<isize> {
+    /// Releases a request; `in_hardirq` puts its pages from a hard interrupt, as a device's
+    /// completion would.
+    fn release(&self, arg: usize, in_hardirq: bool) -> Result<isize> {
         let handle: u64 = UserSlice::new(arg, core::mem::size_of::<u64>())
             .reader()
             .read()?;
@@ -260,6 +262,9 @@ impl OpenFile {
         self.device
             .held
             .fetch_sub(folios.count() as u64, Ordering::Relaxed);
+        if in_hardirq {
+            hardirq::call_in_hardirq(move || drop(folios));
+        }
         Ok(0)
     }
 }
@@ -325,7 +330,8 @@ impl MiscDevice for TestDevice {
             ffi::RUST_PGMAP_CONST_IOC_PIN => file.pin(arg),
             ffi::RUST_PGMAP_CONST_IOC_UNPIN => file.unpin(arg),
             ffi::RUST_PGMAP_CONST_IOC_REQUEST => file.request(arg),
-            ffi::RUST_PGMAP_CONST_IOC_RELEASE => file.release(arg),
+            ffi::RUST_PGMAP_CONST_IOC_RELEASE => file.release(arg, false),
+            ffi::RUST_PGMAP_CONST_IOC_RELEASE_HARDIRQ => file.release(arg, true),
             // Refusals come before the result buffer is checked: they change nothing.
             ffi::RUST_PGMAP_CONST_IOC_TEARDOWN => {
                 if device.state() == PgmapState::Dead {

@@ -81,5 +81,10 @@ struct rust_pgmap_teardown {
 #define RUST_PGMAP_IOC_TEARDOWN _IOR(RUST_PGMAP_IOC_MAGIC, 0x05, struct rust_pgmap_teardown)
 /* Creates a new pgmap over the region after a teardown; EBUSY while one lives. */
 #define RUST_PGMAP_IOC_ATTACH   _IOR(RUST_PGMAP_IOC_MAGIC, 0x06, struct rust_pgmap_status)
+/*
+ * As RELEASE, but the pages are put in hard interrupt context (an HRTIMER_MODE_HARD timer,
+ * hard also on PREEMPT_RT), as a device's completion interrupt would put them.
+ */
+#define RUST_PGMAP_IOC_RELEASE_HARDIRQ _IOW(RUST_PGMAP_IOC_MAGIC, 0x07, __u64)
 
 #endif /* _UAPI_LINUX_RUST_PGMAP_H */

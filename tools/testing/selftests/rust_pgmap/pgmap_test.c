@@ -121,6 +121,32 @@ TEST_F(pgmap, request_while_dying_enxio)
 	EXPECT_EQ(0, rpg_wait_state(self->fd, RUST_PGMAP_STATE_DEAD, 1000));
 }
 
+/*
+ * The last folio of a drain freed in hard interrupt context, as a device's completion would
+ * free it, wakes the teardown; the host then checks that lockdep saw nothing a PREEMPT_RT
+ * kernel would forbid there.
+ */
+TEST_F(pgmap, release_in_hard_irq_wakes_the_drain)
+{
+	struct rust_pgmap_status st;
+	uint64_t h = 0;
+	int p[2], status;
+	pid_t pid;
+
+	ASSERT_EQ(0, rpg_request(self->fd, 40, 4, &h));
+	ASSERT_EQ(0, pipe(p));
+	pid = teardown_in_child(self->fd, p[1]);
+	ASSERT_EQ(0, rpg_wait_state(self->fd, RUST_PGMAP_STATE_DYING, 5000));
+	ASSERT_EQ(0, ioctl(self->fd, RUST_PGMAP_IOC_RELEASE_HARDIRQ, &h)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	ASSERT_EQ(0, rpg_status(self->fd, &st));
+	EXPECT_EQ(RUST_PGMAP_STATE_DEAD, st.state);
+	EXPECT_EQ(self->st.freed_in_irq + 4, st.freed_in_irq);
+	EXPECT_EQ(0, st.held);
+	EXPECT_EQ(-ENOENT, rpg_release(self->fd, h));
+}
+
 TEST_F(pgmap, map_write_read_back)
 {
 	const uint64_t n = 16;
