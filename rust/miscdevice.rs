@@ -15,6 +15,7 @@ use kernel::{
     bindings,
     error::{to_result, VTABLE_DEFAULT_ERROR},
     init::{self, PinInit},
+    page::PAGE_SIZE,
     prelude::*,
     str::CStr,
     types::{ForeignOwnable, Opaque},
@@ -45,22 +46,19 @@ impl File {
 }
 
 /// The text of a sysfs attribute, at most a page.
-pub struct SysfsWriter {
-    buf: *mut u8,
+pub struct SysfsWriter<'a> {
+    buf: &'a mut [u8; PAGE_SIZE],
     len: usize,
 }
 
-impl fmt::Write for SysfsWriter {
+impl fmt::Write for SysfsWriter<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let bytes = s.as_bytes();
-        if self.len + bytes.len() > bindings::PAGE_SIZE {
-            return Err(fmt::Error);
-        }
-        // SAFETY: sysfs gives `show` a page, and `len + bytes.len()` fits in it.
-        unsafe {
-            core::ptr::copy_nonoverlapping(bytes.as_ptr(), self.buf.add(self.len), bytes.len())
-        };
-        self.len += bytes.len();
+        let end = self.len + s.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
         Ok(())
     }
 }
@@ -103,7 +101,7 @@ pub trait MiscDevice: Sized {
     }
 
     /// Writes the `status` sysfs attribute of the device.
-    fn show_status(_data: &Self::RegistrationData, _out: &mut SysfsWriter) -> fmt::Result {
+    fn show_status(_data: &Self::RegistrationData, _out: &mut SysfsWriter<'_>) -> fmt::Result {
         kernel::build_error(VTABLE_DEFAULT_ERROR)
     }
 }
@@ -316,10 +314,9 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
         // SAFETY: sysfs attributes are removed by `misc_deregister()` before the registration
         // goes away, so `m` is the `inner` field of a live `Self`.
         let this = unsafe { Self::from_misc(core::ptr::addr_of!((*m).misc)) };
-        let mut out = SysfsWriter {
-            buf: buf.cast(),
-            len: 0,
-        };
+        // SAFETY: sysfs gives `show` a page-sized buffer that nothing else uses during the call.
+        let buf = unsafe { &mut *buf.cast::<[u8; PAGE_SIZE]>() };
+        let mut out = SysfsWriter { buf, len: 0 };
         match T::show_status(&this.data, &mut out) {
             Ok(()) => out.len as isize,
             Err(_) => ENOSPC.to_errno() as isize,

@@ -6,6 +6,7 @@
 //! C headers: [`include/linux/mm.h`](srctree/include/linux/mm.h),
 //! [`include/linux/mm_types.h`](srctree/include/linux/mm_types.h).
 
+use crate::ffi;
 use kernel::{bindings, error::to_result, prelude::*, types::Opaque};
 
 /// A struct page that somebody else keeps alive; this type takes no reference of its own.
@@ -36,32 +37,32 @@ impl Page {
     /// The page's reference count.
     pub fn ref_count(&self) -> i32 {
         // SAFETY: The page is valid by the type invariants.
-        unsafe { crate::ffi::rust_pgmap_page_count(self.as_ptr()) }
+        unsafe { ffi::rust_pgmap_page_count(self.as_ptr()) }
     }
 
     /// Takes a reference unless the count is zero; the caller then owns it.
     pub fn try_get(&self) -> bool {
         // SAFETY: The page is valid by the type invariants.
-        unsafe { crate::ffi::rust_pgmap_get_page_unless_zero(self.as_ptr()) }
+        unsafe { ffi::rust_pgmap_get_page_unless_zero(self.as_ptr()) }
     }
 
     /// Whether its folio may be pinned for DMA (`folio_maybe_dma_pinned()`).
     pub fn maybe_dma_pinned(&self) -> bool {
         // SAFETY: The page is valid by the type invariants.
-        unsafe { crate::ffi::rust_pgmap_page_maybe_dma_pinned(self.as_ptr()) }
+        unsafe { ffi::rust_pgmap_page_maybe_dma_pinned(self.as_ptr()) }
     }
 
     /// How many page tables map its folio.
     pub fn map_count(&self) -> i32 {
         // SAFETY: The page is valid by the type invariants.
-        unsafe { crate::ffi::rust_pgmap_page_mapcount(self.as_ptr()) }
+        unsafe { ffi::rust_pgmap_page_mapcount(self.as_ptr()) }
     }
 
     /// The pgmap of a ZONE_DEVICE page, or null for any other page. Only compared, never
     /// dereferenced.
     pub fn zone_device_pgmap(&self) -> *mut bindings::dev_pagemap {
         // SAFETY: The page is valid by the type invariants.
-        unsafe { crate::ffi::rust_pgmap_page_zone_device_pgmap(self.as_ptr()) }
+        unsafe { ffi::rust_pgmap_page_zone_device_pgmap(self.as_ptr()) }
     }
 }
 
@@ -158,13 +159,13 @@ impl VmAreaNew {
     /// Sets `flags`.
     pub fn set_flags(&self, flags: flags::Flags) {
         // SAFETY: In `mmap()` the mm is locked for writing, as `vm_flags_set()` requires.
-        unsafe { crate::ffi::rust_pgmap_vm_flags_set(self.as_ptr(), flags) };
+        unsafe { ffi::rust_pgmap_vm_flags_set(self.as_ptr(), flags) };
     }
 
     /// Clears `flags`.
     pub fn clear_flags(&self, flags: flags::Flags) {
         // SAFETY: As in `set_flags`.
-        unsafe { crate::ffi::rust_pgmap_vm_flags_clear(self.as_ptr(), flags) };
+        unsafe { ffi::rust_pgmap_vm_flags_clear(self.as_ptr(), flags) };
     }
 }
 

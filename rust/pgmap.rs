@@ -38,6 +38,7 @@ use kernel::{
     bindings,
     init::{self, PinInit},
     new_mutex,
+    page::PAGE_SIZE,
     prelude::*,
     sync::Mutex,
     time::{msecs_to_jiffies, Ktime},
@@ -147,7 +148,7 @@ impl<T: PgmapOps> Pgmap<T> {
     ///
     /// The range must be device memory the caller owns (not System RAM), section aligned.
     pub fn new(start: u64, size: u64, ops: T) -> Result<impl PinInit<Self, Error>> {
-        let page_size = bindings::PAGE_SIZE as u64;
+        let page_size = PAGE_SIZE as u64;
         let first_pfn = (start / page_size) as usize;
         let nr_pages = (size / page_size) as usize;
         let idle = IdleMap::new(nr_pages)?;

@@ -397,7 +397,7 @@ impl MiscDevice for TestDevice {
         }
     }
 
-    fn show_status(device: &Arc<PgmapDevice>, out: &mut SysfsWriter) -> core::fmt::Result {
+    fn show_status(device: &Arc<PgmapDevice>, out: &mut SysfsWriter<'_>) -> core::fmt::Result {
         let s = device.status();
         let state = match s.state {
             ffi::RUST_PGMAP_STATE_LIVE => "live",
