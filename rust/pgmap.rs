@@ -45,9 +45,13 @@ use kernel::{
     types::Opaque,
 };
 
-use crate::mm::Page;
+use crate::compat::page::Page;
 
 /// How often a drain that is still waiting says so in the log.
+///
+/// The lifecycle lines (kill, draining, drained, unmapped) are `pr_info!`: there is one per
+/// transition and one per period of a stuck drain, and they are what someone debugging a hung
+/// unbind or rmmod has to go on. The request, fault and free paths log nothing.
 const DRAIN_LOG_PERIOD_MS: u32 = 5000;
 
 /// What the user of a [`Pgmap`] is told about its pages.
@@ -176,30 +180,32 @@ impl<T: PgmapOps> Pgmap<T> {
     }
 
     fn memremap(start: u64, size: u64) -> impl PinInit<Opaque<bindings::dev_pagemap>, Error> {
+        let init = move |slot: *mut Opaque<bindings::dev_pagemap>| {
+            let pagemap = Opaque::raw_get(slot);
+            // SAFETY: All-zero is a valid `dev_pagemap`: no ops, no ranges.
+            let mut pm: bindings::dev_pagemap = unsafe { core::mem::zeroed() };
+            pm.type_ = bindings::memory_type_MEMORY_DEVICE_COHERENT;
+            // SAFETY: `nr_range` is 1, so the union holds `range`.
+            let range = unsafe { pm.__bindgen_anon_1.range.as_mut() };
+            *range = bindings::range {
+                start,
+                end: start + size - 1,
+            };
+            pm.nr_range = 1;
+            pm.ops = &Self::OPS;
+            // Any unique cookie: it names who may migrate these pages, and nobody does.
+            pm.owner = pagemap.cast();
+            // SAFETY: `slot` is valid for writes.
+            unsafe { pagemap.write(pm) };
+            // SAFETY: The pagemap is fully set up, and `slot` is pinned, so it stays where the
+            // memmap's `page->pgmap` will point until `memunmap_pages()`.
+            let addr = unsafe { bindings::memremap_pages(pagemap, bindings::NUMA_NO_NODE) };
+            // INVARIANT: On success the pagemap is mapped over `[start, start + size)`.
+            kernel::error::from_err_ptr(addr).map(|_| ())
+        };
         // SAFETY: On success the closure has initialised the pagemap with `memremap_pages()`; on
         // failure `memremap_pages()` undid its own work and nothing needs dropping.
-        unsafe {
-            init::pin_init_from_closure(move |slot: *mut Opaque<bindings::dev_pagemap>| {
-                let pagemap = Opaque::raw_get(slot);
-                // SAFETY: All-zero is a valid `dev_pagemap`, and `slot` is valid for writes.
-                pagemap.write(core::mem::zeroed());
-                // SAFETY: Just initialised, and nobody else knows of it yet.
-                let pm = &mut *pagemap;
-                pm.type_ = bindings::memory_type_MEMORY_DEVICE_COHERENT;
-                *pm.__bindgen_anon_1.range.as_mut() = bindings::range {
-                    start,
-                    end: start + size - 1,
-                };
-                pm.nr_range = 1;
-                pm.ops = &Self::OPS;
-                // Any unique cookie: it names who may migrate these pages, and nobody does.
-                pm.owner = pagemap.cast();
-                // SAFETY: The pagemap is fully set up, and `slot` is pinned, so it stays where
-                // the memmap's `page->pgmap` will point until `memunmap_pages()`.
-                let addr = bindings::memremap_pages(pagemap, bindings::NUMA_NO_NODE);
-                kernel::error::from_err_ptr(addr).map(|_| ())
-            })
-        }
+        unsafe { init::pin_init_from_closure(init) }
     }
 
     /// Number of pages in the pgmap.
@@ -240,7 +246,8 @@ impl<T: PgmapOps> Pgmap<T> {
             return;
         }
         for index in (0..self.nr_pages).filter(|&i| !self.idle.is_idle(i)) {
-            let page = self.page(index);
+            // SAFETY: `index < nr_pages`, and we hold the state lock with the pgmap not dead.
+            let page = unsafe { self.page_unchecked(index) };
             f(&BusyPage {
                 index,
                 ref_count: page.ref_count(),
@@ -393,11 +400,14 @@ impl<T: PgmapOps> Pgmap<T> {
         unsafe { bindings::complete_all(this.drained.get()) };
     }
 
-    fn page(&self, index: usize) -> &Page {
-        debug_assert!(index < self.nr_pages);
-        // SAFETY: `index < nr_pages` (checked by the callers), and the memmap of the range
-        // exists while the pgmap is not dead, which the callers ensure by holding the state
-        // lock with the pgmap live or dying.
+    /// The struct page at `index`.
+    ///
+    /// # Safety
+    ///
+    /// `index < nr_pages`, and the caller holds the state lock with the pgmap not dead (so that
+    /// the memmap exists) for as long as it uses the page.
+    unsafe fn page_unchecked(&self, index: usize) -> &Page {
+        // SAFETY: The caller guarantees that the page is in the range, whose memmap exists.
         unsafe { Page::from_raw(ffi::rust_pgmap_pfn_to_page(self.first_pfn + index)) }
     }
 
@@ -417,7 +427,8 @@ impl<T: PgmapOps> Pgmap<T> {
         let pfn = unsafe { ffi::rust_pgmap_page_to_pfn(page) } as usize;
         let index = pfn - this.first_pfn;
         this.ops.page_free(index);
-        if this.page(index).ref_count() != 0 {
+        // SAFETY: The caller hands us a valid page of ours, whose memmap outlives this call.
+        if unsafe { Page::from_raw(page) }.ref_count() != 0 {
             this.freed_live.fetch_add(1, Ordering::Relaxed);
         }
         // Only now may a request hand the page out again.
@@ -452,7 +463,15 @@ pub struct LiveGuard<'a, T: PgmapOps> {
     _state: kernel::sync::lock::Guard<'a, PgmapState, kernel::sync::lock::mutex::MutexBackend>,
 }
 
-impl<T: PgmapOps> LiveGuard<'_, T> {
+impl<'a, T: PgmapOps> LiveGuard<'a, T> {
+    /// The struct page at `offset`, valid while the guard is held; `ERANGE` beyond the pgmap.
+    pub fn page(&self, offset: usize) -> Result<&Page> {
+        self.check_range(offset, 1)?;
+        // SAFETY: `offset < nr_pages`, and by the type invariants we hold the state lock with
+        // the pgmap live for as long as the returned borrow of `self`.
+        Ok(unsafe { self.pgmap.page_unchecked(offset) })
+    }
+
     /// Checks that `[offset, offset + nr)` is a non-empty range of the pgmap.
     fn check_range(&self, offset: usize, nr: usize) -> Result {
         let end = offset.checked_add(nr).ok_or(EINVAL)?;
@@ -477,13 +496,17 @@ impl<T: PgmapOps> LiveGuard<'_, T> {
         if (offset..offset + nr).any(|i| !self.pgmap.idle.is_idle(i)) {
             return Err(EBUSY);
         }
+        // INVARIANT: Empty at first, and grown by one with each 0->1 transition we make, so
+        // that an early return puts what was taken.
+        let mut folios = Folios {
+            first: self.page(offset)?,
+            nr: 0,
+        };
         for i in offset..offset + nr {
-            self.request_idle(i);
+            self.request_idle(i, self.page(i)?);
+            folios.nr += 1;
         }
-        Ok(Folios {
-            first: self.pgmap.page(offset),
-            nr,
-        })
+        Ok(folios)
     }
 
     /// Takes a reference on the folio at `offset`: shares it if it is in use, requests it (the
@@ -492,27 +515,27 @@ impl<T: PgmapOps> LiveGuard<'_, T> {
     /// `EAGAIN` if its last reference is gone but its `page_free` has not run yet: the caller
     /// retries (a fault by returning without a mapping, so that the access faults again).
     pub fn get_or_request_folio(&self, offset: usize) -> Result<Folios> {
-        self.check_range(offset, 1)?;
-        let page = self.pgmap.page(offset);
+        let page = self.page(offset)?;
         if !page.try_get() {
             // Nothing but a request can raise a count of 0, and we hold the state lock: the
             // page stays unreferenced, and is either idle or on its way there.
             if !self.pgmap.idle.is_idle(offset) {
                 return Err(EAGAIN);
             }
-            self.request_idle(offset);
+            self.request_idle(offset, page);
         }
+        // INVARIANT: Either `try_get()` or the request gave us one reference on the page.
         Ok(Folios { first: page, nr: 1 })
     }
 
-    /// Hands out an idle page.
-    fn request_idle(&self, index: usize) {
+    /// Hands out the idle page `page`, at `index`.
+    fn request_idle(&self, index: usize, page: &Page) {
         self.pgmap.idle.set_busy(index);
         self.pgmap.requested.fetch_add(1, Ordering::SeqCst);
         // SAFETY: The page is ours and idle: its refcount is 0 and its last `page_free` has
         // returned. The pgmap is live, so `zone_device_page_init()` finds its percpu reference
         // alive.
-        unsafe { ffi::rust_pgmap_zone_device_folio_init(self.pgmap.page(index).as_ptr()) };
+        unsafe { ffi::rust_pgmap_zone_device_folio_init(page.as_ptr()) };
     }
 }
 
@@ -522,8 +545,9 @@ impl<T: PgmapOps> LiveGuard<'_, T> {
 ///
 /// # Invariants
 ///
-/// `first` and the `nr - 1` pages after it are pgmap pages on which this handle owns one
-/// reference each.
+/// `first` and the `nr - 1` struct pages after it in memory are pgmap pages on which this handle
+/// owns one reference each. (A pgmap's memmap is virtually contiguous: ZONE_DEVICE requires
+/// `SPARSEMEM_VMEMMAP`.)
 pub struct Folios {
     first: *const Page,
     nr: usize,
@@ -536,6 +560,10 @@ unsafe impl Sync for Folios {}
 
 impl Folios {
     /// The `i`th page of the handle.
+    ///
+    /// # Panics
+    ///
+    /// If `i` is not below [`Folios::count`].
     pub fn page(&self, i: usize) -> &Page {
         assert!(i < self.nr);
         // SAFETY: By the type invariants the page is valid and referenced while `self` lives.

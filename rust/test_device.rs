@@ -4,14 +4,17 @@
 //! down and re-attach them. The ABI is `include/uapi/linux/rust_pgmap.h`.
 
 use crate::{
-    debugfs::{DebugfsShow, SeqWriter},
-    ffi, hardirq,
-    miscdevice::{File, MiscDevice, SysfsWriter},
-    mm::{flags, FaultResult, VmAreaNew, VmFault},
+    compat::{
+        debugfs::{DebugfsShow, SeqWriter},
+        hardirq,
+        miscdevice::{File, MiscDevice, SysfsWriter},
+        mm::{flags, FaultResult, VmFault, VmaNew},
+        pinned_pages::{PinFlags, PinnedPages, PinnedUserBuffer},
+        region::LegacyPmemRegion,
+        shared_mapping::SharedMapping,
+    },
+    ffi,
     pgmap::{BusySummary, Folios, Pgmap, PgmapCounters, PgmapOps, PgmapState},
-    pinned_pages::{PinFlags, PinnedPages, PinnedUserBuffer},
-    region::LegacyPmemRegion,
-    shared_mapping::SharedMapping,
 };
 use core::{
     fmt::Write,
@@ -224,11 +227,21 @@ impl OpenFile {
         Ok(0)
     }
 
-    fn unpin(&self, arg: usize) -> Result<isize> {
+    /// Reads a handle from user space and takes the hold that it names out of this file's
+    /// `holds`; `ENOENT` if the file holds no such one.
+    fn take_hold<H>(
+        &self,
+        arg: usize,
+        take: impl FnOnce(&mut Holds, &u64) -> Option<H>,
+    ) -> Result<H> {
         let handle: u64 = UserSlice::new(arg, core::mem::size_of::<u64>())
             .reader()
             .read()?;
-        let pages = self.holds.lock().pins.remove(&handle).ok_or(ENOENT)?;
+        take(&mut self.holds.lock(), &handle).ok_or(ENOENT)
+    }
+
+    fn unpin(&self, arg: usize) -> Result<isize> {
+        let pages = self.take_hold(arg, |holds, handle| holds.pins.remove(handle))?;
         self.device
             .pinned
             .fetch_sub(pages.count() as u64, Ordering::Relaxed);
@@ -255,10 +268,7 @@ impl OpenFile {
     /// Releases a request; `in_hardirq` puts its pages from a hard interrupt, as a device's
     /// completion would.
     fn release(&self, arg: usize, in_hardirq: bool) -> Result<isize> {
-        let handle: u64 = UserSlice::new(arg, core::mem::size_of::<u64>())
-            .reader()
-            .read()?;
-        let folios = self.holds.lock().requests.remove(&handle).ok_or(ENOENT)?;
+        let folios = self.take_hold(arg, |holds, handle| holds.requests.remove(handle))?;
         self.device
             .held
             .fetch_sub(folios.count() as u64, Ordering::Relaxed);
@@ -352,7 +362,7 @@ impl MiscDevice for TestDevice {
         }
     }
 
-    fn mmap(file: Pin<&OpenFile>, vma: &VmAreaNew) -> Result {
+    fn mmap(file: Pin<&OpenFile>, vma: &VmaNew) -> Result {
         // Not `SHARED`: the kernel clears it for a shared mapping of a read-only file.
         if vma.flags() & flags::MAYSHARE == 0 {
             return refuse!(
@@ -360,7 +370,7 @@ impl MiscDevice for TestDevice {
                 "mmap refused: MAP_PRIVATE (pmem pages are shared)\n"
             );
         }
-        if vma.flags() & flags::EXEC != 0 {
+        if vma.try_clear_mayexec().is_err() {
             return refuse!(EPERM, "mmap refused: PROT_EXEC\n");
         }
         let nr_pages = file.device.pgmap().nr_pages();
@@ -371,8 +381,9 @@ impl MiscDevice for TestDevice {
                 vma.pgoff()
             );
         }
-        vma.clear_flags(flags::MAYEXEC);
-        vma.set_flags(flags::MIXEDMAP | flags::DONTEXPAND | flags::DONTDUMP);
+        vma.set_mixedmap();
+        vma.set_dontexpand();
+        vma.set_dontdump();
         Ok(())
     }
 
@@ -389,7 +400,11 @@ impl MiscDevice for TestDevice {
             // Beyond the region, like a file mapped past its end.
             Err(_) => return FaultResult::SigBus,
         };
-        match vmf.vma().insert_page(vmf.address(), folio.page(0)) {
+        // `mmap` set `VM_MIXEDMAP`, and nothing can clear it.
+        let Some(vma) = vmf.vma().as_mixedmap_vma() else {
+            return FaultResult::SigBus;
+        };
+        match vma.vm_insert_page(vmf.address(), folio.page(0)) {
             // EBUSY: another thread mapped it first.
             Ok(()) | Err(EBUSY) => FaultResult::NoPage,
             Err(ENOMEM) => FaultResult::Oom,

@@ -2,7 +2,7 @@
 
 //! A debugfs directory with one read-only file whose text its owner writes, as a `seq_file`.
 //!
-//! 6.12's crate has no debugfs. Upstream's later `kernel::debugfs` (6.17) has a different shape
+//! 6.12's crate has no debugfs. Upstream's later `kernel::debugfs` (6.18) has a different shape
 //! (`Dir`, `File` over typed data); this stand-in is just what the driver needs.
 //!
 //! C header: [`include/linux/debugfs.h`](srctree/include/linux/debugfs.h).

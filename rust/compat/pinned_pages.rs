@@ -6,7 +6,7 @@
 //!
 //! C header: [`include/linux/mm.h`](srctree/include/linux/mm.h).
 
-use crate::{ffi, mm::Page};
+use crate::{compat::page::Page, ffi};
 use kernel::{alloc::KVVec, bindings, page::PAGE_SIZE, prelude::*, types::AsBytes};
 
 /// How to pin.

@@ -3,23 +3,16 @@
 //! rust_pgmap: a ZONE_DEVICE pgmap over emulated pmem in which a page with refcount > 0 proves
 //! its pgmap alive, and a test device that maps and pins its pages.
 //!
-//! The pgmap lifecycle and its reference rules are in [`pgmap`]; the device in [`test_device`].
+//! The pgmap lifecycle and its reference rules are in [`pgmap`]; the device in [`test_device`];
+//! the abstractions that 6.12's `kernel` crate lacks in [`compat`].
 
-pub mod debugfs;
+pub mod compat;
 mod ffi;
-pub mod hardirq;
-pub mod miscdevice;
-pub mod mm;
 pub mod pgmap;
-pub mod pinned_pages;
-pub mod region;
-pub mod shared_mapping;
 pub mod test_device;
 
-use debugfs::DebugfsFile;
+use compat::{debugfs::DebugfsFile, miscdevice::MiscDeviceRegistration, region::LegacyPmemRegion};
 use kernel::{c_str, prelude::*, sync::Arc};
-use miscdevice::MiscDeviceRegistration;
-use region::LegacyPmemRegion;
 use test_device::{OutstandingPages, PgmapDevice, TestDevice};
 
 module! {
@@ -81,6 +74,7 @@ impl Drop for RustPgmap {
     fn drop(&mut self) {
         // Fields drop after this: the device deregisters, then the pgmap drains and unmaps,
         // then the region is released.
-        pr_info!("unloading\n");
+        // The kill and unmap lines that follow say what happens; this only marks who asked.
+        pr_debug!("unloading\n");
     }
 }

@@ -1,14 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Misc character devices, shaped after upstream's later `kernel::miscdevice` so that switching
-//! to it is mechanical, plus what 6.12's crate lacks for this driver: `mmap` with a fault
-//! handler, and a `status` attribute in sysfs.
+//! Misc character devices.
+//!
+//! Upstream's counterpart is `kernel::miscdevice` (6.13; `mmap` with `VmaNew` from 6.16). Shared
+//! with it: [`MiscDeviceRegistration::register`] as a pin-initialiser, [`MiscDevice::Ptr`] as the
+//! per-file state, `ioctl`, `mmap`, and `compat_ioctl` defaulting to `compat_ptr_ioctl`. No
+//! upstream counterpart: [`MiscDevice::RegistrationData`] and the `open(data, file)` that
+//! receives it (upstream 6.13 passes the registration itself), [`MiscDevice::fault`] (upstream
+//! has no `vm_operations_struct` support), and the `status` sysfs attribute
+//! ([`MiscDevice::show_status`]).
 //!
 //! C header: [`include/linux/miscdevice.h`](srctree/include/linux/miscdevice.h).
 
 use crate::{
+    compat::mm::{FaultResult, VmFault, VmaNew},
     ffi,
-    mm::{FaultResult, VmAreaNew, VmFault},
 };
 use core::{fmt, marker::PhantomData};
 use kernel::{
@@ -91,7 +97,7 @@ pub trait MiscDevice: Sized {
     }
 
     /// Checks and sets up a new mapping. Pages are then mapped by [`MiscDevice::fault`].
-    fn mmap(_device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>, _vma: &VmAreaNew) -> Result {
+    fn mmap(_device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>, _vma: &VmaNew) -> Result {
         kernel::build_error(VTABLE_DEFAULT_ERROR)
     }
 
@@ -158,6 +164,14 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
             } else {
                 None
             },
+            // The uapi structs have the same layout for 32-bit callers; only the pointer needs
+            // converting, as upstream does when a driver gives no `compat_ioctl` of its own.
+            #[cfg(CONFIG_COMPAT)]
+            compat_ioctl: if T::HAS_IOCTL {
+                Some(bindings::compat_ptr_ioctl)
+            } else {
+                None
+            },
             mmap: if T::HAS_MMAP {
                 Some(Self::mmap_callback)
             } else {
@@ -179,26 +193,28 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
         name: &'static CStr,
         mode: u16,
     ) -> impl PinInit<Opaque<ffi::rust_pgmap_misc>, Error> {
+        let init = move |slot: *mut Opaque<ffi::rust_pgmap_misc>| {
+            let inner = Opaque::raw_get(slot);
+            // SAFETY: All-zero is a valid `rust_pgmap_misc`: no name, no operations.
+            let mut m: ffi::rust_pgmap_misc = unsafe { core::mem::zeroed() };
+            m.misc.minor = ffi::RUST_PGMAP_CONST_MISC_DYNAMIC_MINOR;
+            m.misc.name = name.as_char_ptr();
+            m.misc.mode = mode;
+            // SAFETY: `this` points to the `Self` being initialised; only the field's address is
+            // taken. `fops` was initialised before `inner`, and lives as long as it.
+            m.misc.fops = Opaque::raw_get(unsafe { core::ptr::addr_of!((*this).fops) });
+            if T::HAS_SHOW_STATUS {
+                m.show_status = Some(Self::show_status_callback);
+            }
+            // SAFETY: `slot` is valid for writes.
+            unsafe { inner.write(m) };
+            // SAFETY: `inner` is set up and pinned for as long as the registration lives.
+            // INVARIANT: On success the device is registered with `fops`.
+            to_result(unsafe { ffi::rust_pgmap_misc_register(inner) })
+        };
         // SAFETY: On success the device is registered; on failure `misc_register()` undid its
         // own work and nothing needs dropping.
-        unsafe {
-            init::pin_init_from_closure(move |slot: *mut Opaque<ffi::rust_pgmap_misc>| {
-                let m = Opaque::raw_get(slot);
-                // SAFETY: All-zero is a valid `rust_pgmap_misc`, and `slot` is valid for writes.
-                m.write(core::mem::zeroed());
-                // SAFETY: Just initialised; nobody else knows of it yet.
-                let m = &mut *m;
-                m.misc.minor = ffi::RUST_PGMAP_CONST_MISC_DYNAMIC_MINOR;
-                m.misc.name = name.as_char_ptr();
-                m.misc.mode = mode;
-                // `fops` was initialised before `inner`, and lives as long as it.
-                m.misc.fops = Opaque::raw_get(core::ptr::addr_of!((*this).fops));
-                if T::HAS_SHOW_STATUS {
-                    m.show_status = Some(Self::show_status_callback);
-                }
-                to_result(ffi::rust_pgmap_misc_register(m))
-            })
-        }
+        unsafe { init::pin_init_from_closure(init) }
     }
 
     /// # Safety
@@ -283,7 +299,7 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
         // SAFETY: The VFS calls mmap only on opened files.
         let device = unsafe { Self::device(file) };
         // SAFETY: `vma` is a new VMA in its `mmap()` callback.
-        let vma_ref = unsafe { VmAreaNew::from_raw(vma) };
+        let vma_ref = unsafe { VmaNew::from_raw(vma) };
         if let Err(err) = T::mmap(device, vma_ref) {
             return err.to_errno();
         }

@@ -2,6 +2,9 @@
 
 //! The emulated pmem region that `memmap=<size>!<start>` creates, claimed for this driver.
 //!
+//! Upstream Rust has `kernel::io::resource` (6.17) for requesting regions, but no walk of
+//! resources by descriptor, which finding a legacy pmem region needs.
+//!
 //! C header: [`include/linux/ioport.h`](srctree/include/linux/ioport.h).
 
 use crate::ffi;
@@ -17,9 +20,6 @@ pub struct PhysRange {
 }
 
 /// A "Persistent Memory (legacy)" iomem resource, claimed with `request_mem_region()`.
-///
-/// Upstream Rust has `kernel::io::resource` (6.16) for requesting regions, but no walk of
-/// resources by descriptor.
 ///
 /// # Invariants
 ///

@@ -11,7 +11,7 @@
 //!
 //! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h).
 
-use crate::{ffi, miscdevice::File};
+use crate::{compat::miscdevice::File, ffi};
 use kernel::{bindings, prelude::*};
 
 /// An anonymous inode whose `i_mapping` every adopted file uses.

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A borrowed view of a struct page, with the accessors that ZONE_DEVICE page lifetimes need.
+//!
+//! Upstream's `kernel::page::Page` (6.12 already) owns the page it wraps and has none of these
+//! accessors; this type takes no reference of its own and only looks at pages that somebody else
+//! keeps alive. It has no upstream counterpart.
+//!
+//! C header: [`include/linux/mm.h`](srctree/include/linux/mm.h).
+
+use crate::ffi;
+use kernel::{bindings, types::Opaque};
+
+/// A struct page that somebody else keeps alive; this type takes no reference of its own.
+///
+/// # Invariants
+///
+/// The wrapped struct page is valid while the `&Page` is.
+#[repr(transparent)]
+pub struct Page(Opaque<bindings::page>);
+
+// SAFETY: A struct page is shared by the whole kernel; every method uses atomic accessors.
+unsafe impl Sync for Page {}
+
+impl Page {
+    /// # Safety
+    ///
+    /// `ptr` is a valid struct page for the lifetime `'a`.
+    pub unsafe fn from_raw<'a>(ptr: *mut bindings::page) -> &'a Self {
+        // SAFETY: `Page` is a transparent wrapper, and the caller guarantees validity.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// The struct page.
+    pub fn as_ptr(&self) -> *mut bindings::page {
+        self.0.get()
+    }
+
+    /// The page's reference count.
+    pub fn ref_count(&self) -> i32 {
+        // SAFETY: The page is valid by the type invariants.
+        unsafe { ffi::rust_pgmap_page_count(self.as_ptr()) }
+    }
+
+    /// Takes a reference unless the count is zero; the caller then owns it.
+    pub fn try_get(&self) -> bool {
+        // SAFETY: The page is valid by the type invariants.
+        unsafe { ffi::rust_pgmap_get_page_unless_zero(self.as_ptr()) }
+    }
+
+    /// Whether its folio may be pinned for DMA (`folio_maybe_dma_pinned()`).
+    pub fn maybe_dma_pinned(&self) -> bool {
+        // SAFETY: The page is valid by the type invariants.
+        unsafe { ffi::rust_pgmap_page_maybe_dma_pinned(self.as_ptr()) }
+    }
+
+    /// How many page tables map its folio.
+    pub fn map_count(&self) -> i32 {
+        // SAFETY: The page is valid by the type invariants.
+        unsafe { ffi::rust_pgmap_page_mapcount(self.as_ptr()) }
+    }
+
+    /// The pgmap of a ZONE_DEVICE page, or null for any other page. Only compared, never
+    /// dereferenced.
+    pub fn zone_device_pgmap(&self) -> *mut bindings::dev_pagemap {
+        // SAFETY: The page is valid by the type invariants.
+        unsafe { ffi::rust_pgmap_page_zone_device_pgmap(self.as_ptr()) }
+    }
+}
