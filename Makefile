@@ -10,7 +10,6 @@
 #   make clean   remove build/ (the kernel cache stays; see README)
 
 PHASE := scripts/phase.sh
-SELFTESTS_DIR := tools/testing/selftests/rust_pgmap
 
 .PHONY: run check lint shell clean setup kernel-% module-% selftests
 
@@ -25,8 +24,7 @@ module-%: kernel-%
 	@$(PHASE) module-$* scripts/module.sh $*
 
 selftests: setup
-	@$(PHASE) selftests $(MAKE) -s -C $(SELFTESTS_DIR) OUTPUT=$(CURDIR)/build/selftests \
-		KSRC=$$(bash -c '. scripts/common.sh; kernel_src_dir')
+	@$(PHASE) selftests scripts/selftests.sh
 
 run: module-release selftests
 	@$(PHASE) guest scripts/vm.sh release demo
@@ -37,7 +35,8 @@ run: module-release selftests
 
 lint: kernel-debug
 	@$(PHASE) rustfmt sh -c '/usr/bin/rustfmt --check --edition 2021 \
-		--config-path "$$(bash -c ". scripts/common.sh; kernel_src_dir")/.rustfmt.toml" rust/*.rs'
+		--config-path "$$(bash -c ". scripts/common.sh; kernel_src_dir")/.rustfmt.toml" \
+		rust/*.rs rust/compat/*.rs'
 	@$(PHASE) clippy scripts/module.sh debug lint
 
 check: lint module-debug selftests

@@ -9,7 +9,10 @@ import pathlib
 import re
 import sys
 
-RESULT = re.compile(r"^(?P<indent>\s*)(?P<status>not ok|ok) \d+ (?P<name>[^#]*?)\s*(#\s*(?P<directive>\w+).*)?$")
+# A nested result is indented (KTAP) or prefixed with "# " (the kselftest runner's tap_prefix).
+RESULT = re.compile(
+    r"^(?P<indent>\s+|(?:# )+)?(?P<status>not ok|ok) \d+ (?P<name>[^#]*?)\s*(#\s*(?P<directive>\w+).*)?$"
+)
 # What a clean guest never prints. kmemleak's own boot line ("Kernel memory leak detector
 # initialized") is not a report, so match its reports instead of the bare word.
 SPLAT = re.compile(

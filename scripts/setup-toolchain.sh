@@ -14,6 +14,7 @@ apt_packages=(
 	clang lld llvm libclang-dev
 	bc bison flex libelf-dev libssl-dev cpio kmod make gcc
 	qemu-system-x86
+	rsync gcc-multilib
 )
 
 missing=()

@@ -6,6 +6,6 @@ insmod "$MODULE"
 echo "device: $(ls -l /dev/rust_pgmap)"
 echo "region: $(grep -B1 rust_pgmap /proc/iomem | tr -s ' \n' ' ')"
 echo "status: $(tr '\n' ' ' </sys/class/misc/rust_pgmap/status)"
-"$SELFTESTS/pgmap_demo"
+"$SAMPLES/pgmap_demo"
 rmmod rust_pgmap
 echo "unloaded: $(lsmod | grep -c rust_pgmap || true) rust_pgmap modules left"

@@ -315,7 +315,7 @@ TEST_F(badinput, badinput_pin_zero_huge_overflow)
 
 TEST_F(badinput, badinput_pin_unaligned_einval)
 {
-	static const uintptr_t offs[] = { 1, 8, 2048, RPG_PAGE - 1, RPG_PAGE + 64 };
+	const uintptr_t offs[] = { 1, 8, 2048, RPG_PAGE - 1, RPG_PAGE + 64 };
 	struct rust_pgmap_status st;
 	uint64_t h = 0;
 	uint8_t *a;

@@ -1,7 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0
-# Shared by the shell selftests: KTAP helpers from the kernel tree, and the module under test.
+# Shared by the shell selftests: KTAP helpers from the kselftest install beside this directory
+# (or the kernel tree, when run from the source), and the module under test.
 # shellcheck source=/dev/null
-. "$KSRC/tools/testing/selftests/kselftest/ktap_helpers.sh"
+if [ -f "$(dirname "${BASH_SOURCE[0]}")/../kselftest/ktap_helpers.sh" ]; then
+	. "$(dirname "${BASH_SOURCE[0]}")/../kselftest/ktap_helpers.sh"
+else
+	. "$KSRC/tools/testing/selftests/kselftest/ktap_helpers.sh"
+fi
 
 STATUS=/sys/class/misc/rust_pgmap/status
 

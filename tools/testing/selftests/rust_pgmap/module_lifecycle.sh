@@ -13,6 +13,10 @@ expect=$(printf 'registered /dev/rust_pgmap: pmem %#x-%#x, %d pages' \
 ktap_print_header
 ktap_set_plan 7
 
+# Starts from the module unloaded, and leaves it as it found it.
+was_loaded=$(lsmod | grep -c '^rust_pgmap ')
+[ "$was_loaded" = 0 ] || rmmod rust_pgmap || ktap_exit_fail_msg "cannot unload rust_pgmap"
+
 dmesg_mark
 if insmod "$MODULE" && dmesg_since_mark | grep -qF "$expect"; then
 	ktap_test_pass "insmod_registers_region"
@@ -66,5 +70,6 @@ else
 fi
 exec 3>&-
 rmmod rust_pgmap 2>/dev/null
+[ "$was_loaded" = 0 ] || insmod "$MODULE"
 
 ktap_finished

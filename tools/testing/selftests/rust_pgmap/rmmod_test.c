@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Module unload: rmmod tears the pgmap down and waits for page references that outlive every
- * open file, and load/unload cycles leak nothing. Runs with the module unloaded; $MODULE names
- * the .ko to load.
+ * open file, and load/unload cycles leak nothing. Each test unloads the module first and loads
+ * it again afterwards if it was loaded; $MODULE names the .ko to load.
  */
 #define _GNU_SOURCE
 #include "rust_pgmap_lib.h"
@@ -56,15 +56,18 @@ static int kmemleak_write(const char *what)
 	return n < 0 ? -1 : 0;
 }
 
+/* Each test starts with the module unloaded, and leaves it as it found it. */
 FIXTURE(rmmod)
 {
+	bool was_loaded;
 };
 
 FIXTURE_SETUP(rmmod)
 {
 	if (!getenv("MODULE"))
 		SKIP(return, "MODULE does not name rust_pgmap.ko");
-	if (module_loaded())
+	self->was_loaded = module_loaded();
+	if (self->was_loaded)
 		ASSERT_EQ(0, system("rmmod rust_pgmap"));
 }
 
@@ -72,6 +75,8 @@ FIXTURE_TEARDOWN(rmmod)
 {
 	if (module_loaded())
 		system("rmmod rust_pgmap");
+	if (self->was_loaded)
+		EXPECT_EQ(0, insmod());
 }
 
 TEST_F(rmmod, rmmod_waits_for_vmsplice_pipe)

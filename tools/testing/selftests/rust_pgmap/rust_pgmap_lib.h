@@ -21,7 +21,16 @@
 #include <linux/rust_pgmap.h>
 
 #define RPG_DEV "/dev/rust_pgmap"
-#define RPG_PAGE 4096UL
+/* The page size: the device maps whole pages. */
+static inline uint64_t rpg_page_size(void)
+{
+	static uint64_t size;
+
+	if (!size)
+		size = (uint64_t)sysconf(_SC_PAGESIZE);
+	return size;
+}
+#define RPG_PAGE rpg_page_size()
 
 static inline int rpg_status(int fd, struct rust_pgmap_status *st)
 {
