@@ -30,13 +30,13 @@ run: module-release selftests
 	@$(PHASE) guest scripts/vm.sh release demo
 	@cat build/release/guest-demo/demo.log
 	@echo "--- module log:"
-	@grep 'rust_pgmap:' build/release/guest-demo/dmesg.txt
+	@grep -E 'rust_pgmap(_consumer)?:' build/release/guest-demo/dmesg.txt
 	@test "$$(cat build/release/guest-demo/exit)" = 0
 
 lint: kernel-debug
 	@$(PHASE) rustfmt sh -c '/usr/bin/rustfmt --check --edition 2021 \
 		--config-path "$$(bash -c ". scripts/common.sh; kernel_src_dir")/.rustfmt.toml" \
-		rust/*.rs rust/compat/*.rs'
+		rust/*.rs rust/compat/*.rs samples/kernel/*.rs'
 	@$(PHASE) clippy scripts/module.sh debug lint
 
 check: lint module-debug selftests

@@ -6,6 +6,7 @@
  */
 #include "helpers.h"
 #include "../include/uapi/linux/rust_pgmap.h"
+#include "../include/linux/rust_pgmap.h"
 
 /* bindgen cannot expand function-like macros; these constants can. */
 const unsigned int RUST_PGMAP_CONST_IOC_STATUS = RUST_PGMAP_IOC_STATUS;
@@ -17,3 +18,4 @@ const unsigned int RUST_PGMAP_CONST_IOC_TEARDOWN = RUST_PGMAP_IOC_TEARDOWN;
 const unsigned int RUST_PGMAP_CONST_IOC_ATTACH = RUST_PGMAP_IOC_ATTACH;
 const unsigned int RUST_PGMAP_CONST_IOC_RELEASE_HARDIRQ = RUST_PGMAP_IOC_RELEASE_HARDIRQ;
 const int RUST_PGMAP_CONST_MISC_DYNAMIC_MINOR = MISC_DYNAMIC_MINOR;
+const unsigned int RUST_PGMAP_CONST_MODULE_NAME_LEN = MODULE_NAME_LEN;

@@ -12,3 +12,4 @@ pub mod page;
 pub mod pinned_pages;
 pub mod region;
 pub mod shared_mapping;
+pub mod take_once;

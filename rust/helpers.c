@@ -177,6 +177,26 @@ int rust_pgmap_page_mapcount(struct page *page)
 	return folio_mapcount(page_folio(page));
 }
 
+void rust_pgmap_rcu_read_lock(void)
+{
+	rcu_read_lock();
+}
+
+void rust_pgmap_rcu_read_unlock(void)
+{
+	rcu_read_unlock();
+}
+
+const char *rust_pgmap_module_name(struct module *mod)
+{
+	return module_name(mod);
+}
+
+void *rust_pgmap_page_address(struct page *page)
+{
+	return page_address(page);
+}
+
 void rust_pgmap_memcpy_to_page(struct page *page, size_t offset, const void *from, size_t len)
 {
 	memcpy_to_page(page, offset, from, len);

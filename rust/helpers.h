@@ -40,6 +40,10 @@ bool rust_pgmap_in_hardirq(void);
 struct dev_pagemap *rust_pgmap_page_zone_device_pgmap(struct page *page);
 bool rust_pgmap_page_maybe_dma_pinned(struct page *page);
 int rust_pgmap_page_mapcount(struct page *page);
+void rust_pgmap_rcu_read_lock(void);
+void rust_pgmap_rcu_read_unlock(void);
+const char *rust_pgmap_module_name(struct module *mod);
+void *rust_pgmap_page_address(struct page *page);
 void rust_pgmap_memcpy_to_page(struct page *page, size_t offset, const void *from, size_t len);
 
 void rust_pgmap_vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags);

@@ -305,12 +305,14 @@ impl<T: PgmapOps> Pgmap<T> {
     /// The wait can be interrupted by a signal (`EINTR`); the pgmap then stays dying and a later
     /// call resumes the wait. Returns how long this call waited, or `ENXIO` if it was dead
     /// already.
-    pub fn teardown(&self) -> Result<Ktime> {
+    ///
+    /// The drain's log lines end with what `holders` writes: who the wait is for.
+    pub fn teardown(&self, holders: &dyn Fn(&mut LogText)) -> Result<Ktime> {
         if self.counters().state == PgmapState::Dead {
             return Err(ENXIO);
         }
         self.kill();
-        let waited = self.drain(true)?;
+        let waited = self.drain(true, holders)?;
         self.unmap();
         Ok(waited)
     }
@@ -320,11 +322,15 @@ impl<T: PgmapOps> Pgmap<T> {
     }
 
     /// Waits for `drained`, logging every few seconds what is still out.
-    fn drain(&self, interruptible: bool) -> Result<Ktime> {
+    fn drain(&self, interruptible: bool, holders: &dyn Fn(&mut LogText)) -> Result<Ktime> {
         let start = Ktime::ktime_get();
         let outstanding = self.outstanding();
         if outstanding != 0 {
-            pr_info!("draining: {}\n", self.busy_summary());
+            pr_info!(
+                "draining: {}{}\n",
+                self.busy_summary(),
+                LogText::of(holders)
+            );
         }
         loop {
             let timeout = msecs_to_jiffies(DRAIN_LOG_PERIOD_MS);
@@ -346,7 +352,11 @@ impl<T: PgmapOps> Pgmap<T> {
                 );
                 return Err(EINTR);
             }
-            pr_info!("draining: still {}\n", self.busy_summary());
+            pr_info!(
+                "draining: still {}{}\n",
+                self.busy_summary(),
+                LogText::of(holders)
+            );
         }
         let waited = Ktime::ktime_get() - start;
         if outstanding != 0 {
@@ -444,7 +454,7 @@ impl<T: PgmapOps> PinnedDrop for Pgmap<T> {
         if self.counters().state != PgmapState::Dead {
             self.kill();
             // Unload cannot fail; the wait logs until the last holder lets go.
-            let _ = self.drain(false);
+            let _ = self.drain(false, &|_| {});
             self.unmap();
         }
         // The last free may have queued the wake-up: it must have run before we go away.
@@ -684,5 +694,49 @@ impl fmt::Display for BusySummary {
             write!(f, " {index}")?;
         }
         Ok(())
+    }
+}
+
+/// Text formatted ahead of a log line: printk formats its arguments with interrupts disabled,
+/// so what takes locks to describe itself writes here first. Truncated at its capacity.
+pub struct LogText {
+    buf: [u8; Self::CAPACITY],
+    len: usize,
+}
+
+impl LogText {
+    const CAPACITY: usize = 256;
+
+    /// What `write` writes.
+    pub fn of(write: &dyn Fn(&mut LogText)) -> Self {
+        let mut text = Self {
+            buf: [0; Self::CAPACITY],
+            len: 0,
+        };
+        write(&mut text);
+        text
+    }
+}
+
+impl fmt::Write for LogText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        // Whole characters only, so that the text stays valid UTF-8.
+        for c in s.chars() {
+            let mut utf8 = [0; 4];
+            let bytes = c.encode_utf8(&mut utf8).as_bytes();
+            let Some(dst) = self.buf.get_mut(self.len..self.len + bytes.len()) else {
+                return Err(fmt::Error);
+            };
+            dst.copy_from_slice(bytes);
+            self.len += bytes.len();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for LogText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Only `write_str` fills the buffer, with whole characters.
+        f.write_str(core::str::from_utf8(&self.buf[..self.len]).unwrap_or("?"))
     }
 }

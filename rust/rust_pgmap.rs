@@ -3,17 +3,22 @@
 //! rust_pgmap: a ZONE_DEVICE pgmap over emulated pmem in which a page with refcount > 0 proves
 //! its pgmap alive, and a test device that maps and pins its pages.
 //!
-//! The pgmap lifecycle and its reference rules are in [`pgmap`]; the device in [`test_device`];
-//! the abstractions that 6.12's `kernel` crate lacks in [`compat`].
+//! The pgmap lifecycle and its reference rules are in [`pgmap`]; the device, its holds and their
+//! revocation in [`device`] and [`hold`]; the API for other kernel modules in [`api`]; the test
+//! device in [`test_device`]; the abstractions that 6.12's `kernel` crate lacks in [`compat`].
 
+pub mod api;
 pub mod compat;
+pub mod device;
 mod ffi;
+pub mod hold;
 pub mod pgmap;
 pub mod test_device;
 
 use compat::{debugfs::DebugfsFile, miscdevice::MiscDeviceRegistration, region::LegacyPmemRegion};
+use device::{OutstandingPages, PgmapDevice};
 use kernel::{c_str, prelude::*, sync::Arc};
-use test_device::{OutstandingPages, PgmapDevice, TestDevice};
+use test_device::TestDevice;
 
 module! {
     type: RustPgmap,
@@ -54,9 +59,10 @@ impl kernel::Module for RustPgmap {
             GFP_KERNEL,
         )?;
         let misc = KBox::pin_init(
-            MiscDeviceRegistration::register(c_str!("rust_pgmap"), 0o600, module, device),
+            MiscDeviceRegistration::register(c_str!("rust_pgmap"), 0o600, module, device.clone()),
             GFP_KERNEL,
         )?;
+        api::publish(device);
         pr_info!(
             "registered /dev/rust_pgmap: pmem {:#x}-{:#x}, {} pages\n",
             range.start,
@@ -72,9 +78,11 @@ impl kernel::Module for RustPgmap {
 
 impl Drop for RustPgmap {
     fn drop(&mut self) {
-        // Fields drop after this: the device deregisters, then the pgmap drains and unmaps,
-        // then the region is released.
         // The kill and unmap lines that follow say what happens; this only marks who asked.
         pr_debug!("unloading\n");
+        // No module that uses the API is loaded any more. Fields drop after this: the debugfs
+        // file goes, the device deregisters, then the pgmap drains and unmaps, then the region
+        // is released.
+        api::unpublish();
     }
 }

@@ -5,23 +5,19 @@
 
 use crate::{
     compat::{
-        debugfs::{DebugfsShow, SeqWriter},
         hardirq,
         miscdevice::{File, MiscDevice, SysfsWriter},
         mm::{flags, FaultResult, VmFault, VmaNew},
         pinned_pages::{PinFlags, PinnedPages, PinnedUserBuffer},
-        region::LegacyPmemRegion,
-        shared_mapping::SharedMapping,
     },
+    device::PgmapDevice,
     ffi,
-    pgmap::{BusySummary, Folios, Pgmap, PgmapCounters, PgmapOps, PgmapState},
+    hold::{Hold, OwnerName},
+    pgmap::PgmapState,
 };
-use core::{
-    fmt::Write,
-    sync::atomic::{AtomicU32, AtomicU64, Ordering},
-};
+use core::{fmt::Write, sync::atomic::Ordering};
 use kernel::{
-    new_mutex,
+    c_str, new_mutex,
     prelude::*,
     rbtree::RBTree,
     sync::{Arc, Mutex},
@@ -39,134 +35,11 @@ macro_rules! refuse {
     }};
 }
 
-/// What the driver learns from `page_free`.
-#[derive(Default)]
-pub struct FreeStats {
-    in_irq: AtomicU64,
-}
-
-impl PgmapOps for FreeStats {
-    fn page_free(&self, _index: usize) {
-        // Counting the frees that I/O completion makes shows the free path is safe there.
-        if !ffi::in_task() {
-            self.in_irq.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-type DevicePgmap = Pgmap<FreeStats>;
-
-/// The device: the claimed region and its current pgmap.
-#[pin_data]
-pub struct PgmapDevice {
-    /// The live pgmap, or the last one after its teardown until ATTACH replaces it.
-    #[pin]
-    current: Mutex<Arc<DevicePgmap>>,
-    mapping: SharedMapping,
-    generation: AtomicU32,
-    pinned: AtomicU64,
-    held: AtomicU64,
-    // After `current`: the pgmap must be torn down before the region is released.
-    region: LegacyPmemRegion,
-}
-
-impl PgmapDevice {
-    /// Creates the first pgmap over `region`.
-    pub fn new(region: LegacyPmemRegion) -> Result<impl PinInit<Self, Error>> {
-        let pgmap = Self::create_pgmap(&region)?;
-        let mapping = SharedMapping::new()?;
-        Ok(try_pin_init!(Self {
-            current <- new_mutex!(pgmap),
-            mapping,
-            generation: AtomicU32::new(1),
-            pinned: AtomicU64::new(0),
-            held: AtomicU64::new(0),
-            region,
-        }))
-    }
-
-    fn create_pgmap(region: &LegacyPmemRegion) -> Result<Arc<DevicePgmap>> {
-        let range = region.range();
-        Arc::pin_init(
-            Pgmap::new(range.start, range.size, FreeStats::default())?,
-            GFP_KERNEL,
-        )
-    }
-
-    /// The claimed region.
-    pub fn region(&self) -> &LegacyPmemRegion {
-        &self.region
-    }
-
-    fn pgmap(&self) -> Arc<DevicePgmap> {
-        self.current.lock().clone()
-    }
-
-    fn state(&self) -> PgmapState {
-        self.pgmap().counters().state
-    }
-
-    fn status(&self) -> ffi::rust_pgmap_status {
-        let pgmap = self.pgmap();
-        let counters = pgmap.counters();
-        ffi::rust_pgmap_status {
-            state: match counters.state {
-                PgmapState::Live => ffi::RUST_PGMAP_STATE_LIVE,
-                PgmapState::Dying => ffi::RUST_PGMAP_STATE_DYING,
-                PgmapState::Dead => ffi::RUST_PGMAP_STATE_DEAD,
-            },
-            generation: self.generation.load(Ordering::Relaxed),
-            nr_pages: pgmap.nr_pages() as u64,
-            requested: counters.requested,
-            freed: counters.freed,
-            outstanding: counters.outstanding(),
-            pinned: self.pinned.load(Ordering::Relaxed),
-            held: self.held.load(Ordering::Relaxed),
-            freed_in_irq: pgmap.ops().in_irq.load(Ordering::Relaxed),
-            freed_live: counters.freed_live,
-        }
-    }
-
-    /// Kill, zap every user mapping, drain, unmap.
-    fn teardown(&self) -> Result<ffi::rust_pgmap_teardown> {
-        let pgmap = self.pgmap();
-        let before: PgmapCounters = pgmap.counters();
-        pgmap.kill();
-        // After the kill no fault can map a page again, so one zap catches them all.
-        self.mapping.zap_all();
-        let waited = pgmap.teardown()?;
-        Ok(ffi::rust_pgmap_teardown {
-            outstanding: before.outstanding(),
-            waited_ns: waited.to_ns() as u64,
-        })
-    }
-
-    /// Replaces a dead pgmap with a new one over the same region.
-    fn attach(&self) -> Result {
-        let mut current = self.current.lock();
-        // Checked again under the lock: another ATTACH may have come first.
-        if current.counters().state != PgmapState::Dead {
-            return Err(EBUSY);
-        }
-        *current = Self::create_pgmap(&self.region)?;
-        let generation = self
-            .generation
-            .fetch_add(1, Ordering::Relaxed)
-            .wrapping_add(1);
-        pr_info!(
-            "attach: generation {}, {} pages\n",
-            generation,
-            current.nr_pages()
-        );
-        Ok(())
-    }
-}
-
 /// Pins and requests that an open file holds, by handle.
 struct Holds {
     next_handle: u64,
     pins: RBTree<u64, PinnedPages>,
-    requests: RBTree<u64, Folios>,
+    requests: RBTree<u64, Arc<Hold>>,
 }
 
 impl Holds {
@@ -189,7 +62,11 @@ impl PinnedDrop for OpenFile {
     fn drop(self: Pin<&mut Self>) {
         let holds = self.holds.lock();
         let pinned: usize = holds.pins.values().map(PinnedPages::count).sum();
-        let held: usize = holds.requests.values().map(Folios::count).sum();
+        let held: usize = holds.requests.values().map(|hold| hold.count()).sum();
+        // The device's registry keeps its own reference: release explicitly.
+        for hold in holds.requests.values() {
+            hold.release();
+        }
         self.device
             .pinned
             .fetch_sub(pinned as u64, Ordering::Relaxed);
@@ -254,13 +131,24 @@ impl OpenFile {
         let mut req: ffi::rust_pgmap_request = reader.read()?;
         let offset = usize::try_from(req.offset).map_err(|_| EINVAL)?;
         let nr = usize::try_from(req.npages).map_err(|_| EINVAL)?;
-        let folios = self.device.pgmap().access()?.request_folios(offset, nr)?;
+        // The same request as the exported API's, with no revoke: a teardown waits for user
+        // space to RELEASE or close.
+        let hold =
+            self.device
+                .request_folios(offset, nr, OwnerName::new(c_str!("rust_pgmap")), None)?;
         let mut holds = self.holds.lock();
         req.handle = holds.new_handle();
-        writer.write(&req)?;
-        holds
+        if let Err(err) = writer.write(&req) {
+            hold.release();
+            return Err(err);
+        }
+        if let Err(err) = holds
             .requests
-            .try_create_and_insert(req.handle, folios, GFP_KERNEL)?;
+            .try_create_and_insert(req.handle, hold.clone(), GFP_KERNEL)
+        {
+            hold.release();
+            return Err(err);
+        }
         self.device.held.fetch_add(nr as u64, Ordering::Relaxed);
         Ok(0)
     }
@@ -268,12 +156,16 @@ impl OpenFile {
     /// Releases a request; `in_hardirq` puts its pages from a hard interrupt, as a device's
     /// completion would.
     fn release(&self, arg: usize, in_hardirq: bool) -> Result<isize> {
-        let folios = self.take_hold(arg, |holds, handle| holds.requests.remove(handle))?;
+        let hold = self.take_hold(arg, |holds, handle| holds.requests.remove(handle))?;
         self.device
             .held
-            .fetch_sub(folios.count() as u64, Ordering::Relaxed);
+            .fetch_sub(hold.count() as u64, Ordering::Relaxed);
         if in_hardirq {
-            hardirq::call_in_hardirq(move || drop(folios));
+            hardirq::call_in_hardirq(move || {
+                hold.release();
+            });
+        } else {
+            hold.release();
         }
         Ok(0)
     }
@@ -314,7 +206,7 @@ impl MiscDevice for TestDevice {
     type Ptr = Pin<KBox<OpenFile>>;
 
     fn open(device: &Arc<PgmapDevice>, file: &File) -> Result<Pin<KBox<OpenFile>>> {
-        device.mapping.adopt(file);
+        device.mapping().adopt(file);
         KBox::try_pin_init(
             try_pin_init!(OpenFile {
                 device: device.clone(),
@@ -429,33 +321,5 @@ impl MiscDevice for TestDevice {
         writeln!(out, "held {}", s.held)?;
         writeln!(out, "freed_in_irq {}", s.freed_in_irq)?;
         writeln!(out, "freed_live {}", s.freed_live)
-    }
-}
-
-/// `/sys/kernel/debug/rust_pgmap/outstanding`: what holds each busy page of the current pgmap,
-/// so that a user whose teardown waits can see why.
-pub struct OutstandingPages(pub Arc<PgmapDevice>);
-
-impl DebugfsShow for OutstandingPages {
-    fn show(&self, out: &mut SeqWriter<'_>) -> core::fmt::Result {
-        let pgmap = self.0.pgmap();
-        let mut summary = BusySummary::default();
-        let mut result = writeln!(out, "offset refcount pinned mapcount");
-        pgmap.for_each_busy(|page| {
-            summary.add(page);
-            if result.is_ok() {
-                result = writeln!(
-                    out,
-                    "{} {} {} {}",
-                    page.index, page.ref_count, page.dma_pinned as u8, page.map_count
-                );
-            }
-        });
-        result?;
-        writeln!(
-            out,
-            "total {} ({} pinned, {} mapped, {} other)",
-            summary.total, summary.pinned, summary.mapped, summary.other
-        )
     }
 }

@@ -22,7 +22,9 @@ else
 fi
 mkdir -p "$out"
 # Keep mtimes, so that Kbuild rebuilds only what changed.
+mkdir -p "$out/samples"
 cp -a --update "$ROOT/Kbuild" "$ROOT/rust" "$ROOT/include" "$out/"
+cp -a --update "$ROOT/samples/kernel" "$out/samples/"
 
 log=$out/build.log
 if ! make -C "$kdir" M="$out" "${KMAKE_ARGS[@]}" "${extra[@]}" modules >"$log" 2>&1; then

@@ -32,6 +32,8 @@ ROOT='$ROOT'
 KSRC='$(kernel_src_dir)'
 FLAVOR='$flavor'
 MODULE='$ROOT/build/$flavor/module/rust_pgmap.ko'
+CONSUMER_MODULE='$ROOT/build/$flavor/module/samples/kernel/rust_pgmap_consumer.ko'
+CONSUMER_RS_MODULE='$ROOT/build/$flavor/module/samples/kernel/rust_pgmap_consumer_rs.ko'
 KSELFTEST='$ROOT/build/kselftest'
 SAMPLES='$ROOT/build/samples'
 MEMMAP='$memmap'
@@ -40,7 +42,10 @@ ENV
 
 # null_blk with a timer completion 1 s after submission: I/O is still in flight when a
 # teardown starts, and the unpin comes from interrupt context.
-append="null_blk.nr_devices=1 null_blk.memory_backed=1 null_blk.irqmode=2"
+# A log buffer large enough that a failing run keeps its first splat (the default is 128 KiB;
+# a clean check boot fills half of it).
+append="log_buf_len=2M"
+append="$append null_blk.nr_devices=1 null_blk.memory_backed=1 null_blk.irqmode=2"
 append="$append null_blk.completion_nsec=1000000000 null_blk.bs=4096 null_blk.gb=1"
 for range in $memmap; do
 	append="$append memmap=$range"

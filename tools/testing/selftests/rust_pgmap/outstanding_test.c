@@ -21,7 +21,7 @@
 #include "rust_pgmap_fixture.h"
 
 #define OS_PATH "/sys/kernel/debug/rust_pgmap/outstanding"
-#define OS_HEADER "offset refcount pinned mapcount"
+#define OS_HEADER "offset refcount pinned mapcount holder"
 /* Pages the parser keeps; the tests expect at most 16. */
 #define OS_MAX 64
 /* The file of a few pages is far smaller; a bigger one is malformed. */
@@ -60,6 +60,7 @@ struct os_page {
 	long long refcount;
 	unsigned int pinned;
 	long long mapcount;
+	char holder[64]; /* the module with a hold on the page, or "-" */
 };
 
 struct os_file {
@@ -108,13 +109,14 @@ static void os_parse_line(struct os_file *f, const char *line, bool first)
 			os_bad(f, line);
 		return;
 	}
-	if (sscanf(line, "%llu %lld %u %lld", &off, &pg.refcount, &pg.pinned, &pg.mapcount) != 4) {
+	if (sscanf(line, "%llu %lld %u %lld %63s", &off, &pg.refcount, &pg.pinned, &pg.mapcount,
+		   pg.holder) != 5) {
 		os_bad(f, line);
 		return;
 	}
 	pg.offset = off;
-	snprintf(again, sizeof(again), "%llu %lld %u %lld", off, pg.refcount, pg.pinned,
-		 pg.mapcount);
+	snprintf(again, sizeof(again), "%llu %lld %u %lld %s", off, pg.refcount, pg.pinned,
+		 pg.mapcount, pg.holder);
 	if (strcmp(again, line) || pg.pinned > 1) {
 		os_bad(f, line);
 		return;
@@ -366,6 +368,8 @@ TEST_F(outstanding, outstanding_lists_mapped_pages_while_live)
 		EXPECT_EQ(0, f.p[i].pinned) TH_LOG("page %llu", (unsigned long long)i);
 		EXPECT_GE(f.p[i].mapcount, 1) TH_LOG("page %llu", (unsigned long long)i);
 		EXPECT_GE(f.p[i].refcount, 1) TH_LOG("page %llu", (unsigned long long)i);
+		/* Faulted in, not requested through a hold. */
+		EXPECT_STREQ("-", f.p[i].holder) TH_LOG("page %llu", (unsigned long long)i);
 	}
 	EXPECT_STREQ("total 16 (0 pinned, 16 mapped, 0 other)", f.total);
 
@@ -433,6 +437,8 @@ TEST_F_TIMEOUT(outstanding, outstanding_names_the_pipe_and_the_pin_holding_a_dra
 			EXPECT_EQ(0, f.p[i].mapcount)
 				TH_LOG("page %llu", (unsigned long long)f.p[i].offset);
 			EXPECT_GE(f.p[i].refcount, 1)
+				TH_LOG("page %llu", (unsigned long long)f.p[i].offset);
+			EXPECT_STREQ("-", f.p[i].holder)
 				TH_LOG("page %llu", (unsigned long long)f.p[i].offset);
 		}
 		EXPECT_STREQ("total 8 (4 pinned, 0 mapped, 4 other)", f.total);

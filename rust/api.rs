@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The API that other kernel modules use: the C entry points of `include/linux/rust_pgmap.h`,
+//! which `exports.c` exports with `EXPORT_SYMBOL_GPL`.
+//!
+//! A `struct rust_pgmap_dev *` is a reference on the [`PgmapDevice`] (an `Arc`), and a
+//! `struct rust_pgmap_hold *` one on a [`Hold`], handed out with `Arc::into_raw` and taken back
+//! by the matching put or release.
+
+use crate::{
+    device::PgmapDevice,
+    ffi,
+    hold::{Hold, OwnerName, Revoke},
+};
+use core::{
+    ptr,
+    sync::atomic::{AtomicPtr, Ordering},
+};
+use kernel::{
+    bindings,
+    prelude::*,
+    str::CStr,
+    sync::{Arc, ArcBorrow},
+};
+
+/// The device that `rust_pgmap_dev_get()` hands out: an `Arc::into_raw`, or null.
+static DEVICE: AtomicPtr<PgmapDevice> = AtomicPtr::new(ptr::null_mut());
+
+/// Makes `device` the one that other modules get. Once, at load.
+pub(crate) fn publish(device: Arc<PgmapDevice>) {
+    DEVICE.store(Arc::into_raw(device).cast_mut(), Ordering::Release);
+}
+
+/// Takes the device back. At unload, when no other module can use the API any more: modules
+/// that call it hold a reference on this one.
+pub(crate) fn unpublish() {
+    let device = DEVICE.swap(ptr::null_mut(), Ordering::AcqRel);
+    if !device.is_null() {
+        // SAFETY: `publish` stored an `Arc::into_raw`, and the swap gave it to us alone.
+        drop(unsafe { Arc::from_raw(device) });
+    }
+}
+
+/// `ERR_PTR(err)`.
+fn err_ptr<T>(err: Error) -> *mut T {
+    err.to_errno() as isize as *mut T
+}
+
+/// A holder's `struct rust_pgmap_hold_ops`, and the module they belong to.
+///
+/// # Invariants
+///
+/// `ops` and `data` are valid, from any task, until the hold they were given with is released;
+/// `owner` is the module that requested it, which releases it before it finishes unloading.
+struct CRevoke {
+    ops: *const ffi::rust_pgmap_hold_ops,
+    data: *mut ffi::c_void,
+    owner: *mut bindings::module,
+}
+
+// SAFETY: By the type invariants the holder's ops may be called from any task.
+unsafe impl Send for CRevoke {}
+// SAFETY: As above.
+unsafe impl Sync for CRevoke {}
+
+impl Revoke for CRevoke {
+    fn revoke(&self, hold: &Hold) {
+        // The owner may be unloading: its exit releases the hold, and then its code and `ops`
+        // go. Pin it for the call unless that has begun. `free_module()` waits for an RCU grace
+        // period before freeing a module, so `owner` stays valid inside the read section.
+        // SAFETY: May be called in any context.
+        unsafe { ffi::rust_pgmap_rcu_read_lock() };
+        // SAFETY: An unreleased hold's owner has not finished unloading (type invariants), and
+        // the RCU read section keeps it from being freed while we look.
+        let pinned = !hold.is_released() && unsafe { bindings::try_module_get(self.owner) };
+        // SAFETY: Pairs with the lock above.
+        unsafe { ffi::rust_pgmap_rcu_read_unlock() };
+        if !pinned {
+            return;
+        }
+        // SAFETY: The owner is pinned, so its `ops` are valid (type invariants).
+        if let Some(revoke) = unsafe { (*self.ops).revoke } {
+            let handle = ptr::from_ref(hold)
+                .cast_mut()
+                .cast::<ffi::rust_pgmap_hold>();
+            // SAFETY: The holder's callback, with the handle it got for this hold and its data,
+            // in task context as the API promises.
+            unsafe { revoke(handle, self.data) };
+        }
+        // SAFETY: Pairs with the `try_module_get()` that succeeded above.
+        unsafe { bindings::module_put(self.owner) };
+    }
+}
+
+/// The [`Hold`] behind a handle.
+///
+/// # Safety
+///
+/// `hold` came from `__rust_pgmap_request_folios()` and was not released.
+unsafe fn hold_ref<'a>(hold: *const ffi::rust_pgmap_hold) -> &'a Hold {
+    // SAFETY: The caller guarantees a live handle, which is an `Arc::into_raw` of a `Hold`.
+    unsafe { &*hold.cast::<Hold>() }
+}
+
+/// `rust_pgmap_dev_get()`.
+#[no_mangle]
+pub extern "C" fn rust_pgmap_dev_get() -> *mut ffi::rust_pgmap_dev {
+    let device = DEVICE.load(Ordering::Acquire);
+    if device.is_null() {
+        return err_ptr(ENODEV);
+    }
+    // SAFETY: `publish` stored an `Arc::into_raw`, which stays valid until `unpublish`, and that
+    // cannot run while a module that calls this is loaded.
+    let device: Arc<PgmapDevice> = unsafe { ArcBorrow::from_raw(device) }.into();
+    Arc::into_raw(device).cast_mut().cast()
+}
+
+/// `rust_pgmap_dev_put()`.
+///
+/// # Safety
+///
+/// `dev` came from `rust_pgmap_dev_get()` and is not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn rust_pgmap_dev_put(dev: *mut ffi::rust_pgmap_dev) {
+    // SAFETY: The caller gives back a reference from `rust_pgmap_dev_get()`.
+    drop(unsafe { Arc::from_raw(dev.cast::<PgmapDevice>()) });
+}
+
+/// `rust_pgmap_request_folios()`.
+///
+/// # Safety
+///
+/// `dev` came from `rust_pgmap_dev_get()`; `ops`, if not null, and `data` are valid from any
+/// task until the hold is released; `owner` is the calling module.
+#[no_mangle]
+pub unsafe extern "C" fn __rust_pgmap_request_folios(
+    dev: *mut ffi::rust_pgmap_dev,
+    offset: ffi::c_ulong,
+    nr: ffi::c_ulong,
+    ops: *const ffi::rust_pgmap_hold_ops,
+    data: *mut ffi::c_void,
+    owner: *mut bindings::module,
+) -> *mut ffi::rust_pgmap_hold {
+    // SAFETY: The caller guarantees a device reference from `rust_pgmap_dev_get()`.
+    let device = unsafe { &*dev.cast::<PgmapDevice>() };
+    // SAFETY: `owner` is a loaded module, whose name is a NUL-terminated string.
+    let name = unsafe { CStr::from_char_ptr(ffi::rust_pgmap_module_name(owner)) };
+    let revoker: Option<KBox<dyn Revoke>> = if ops.is_null() {
+        None
+    } else {
+        // INVARIANT: The caller guarantees `ops` and `data` for the hold's lifetime.
+        let revoker = match KBox::new(CRevoke { ops, data, owner }, GFP_KERNEL) {
+            Ok(revoker) => revoker,
+            Err(err) => return err_ptr(err.into()),
+        };
+        // 6.12's `KBox` cannot coerce to a trait object; its raw pointer can.
+        let revoker: *mut CRevoke = KBox::into_raw(revoker);
+        let revoker: *mut dyn Revoke = revoker;
+        // SAFETY: The pointer comes from `KBox::into_raw`, only unsized to a trait it implements.
+        Some(unsafe { KBox::from_raw(revoker) })
+    };
+    match device.request_folios(offset, nr, OwnerName::new(name), revoker) {
+        Ok(hold) => Arc::into_raw(hold).cast_mut().cast(),
+        Err(err) => err_ptr(err),
+    }
+}
+
+/// `rust_pgmap_hold_nr()`.
+///
+/// # Safety
+///
+/// `hold` is a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn rust_pgmap_hold_nr(hold: *const ffi::rust_pgmap_hold) -> ffi::c_ulong {
+    // SAFETY: The caller guarantees a live handle.
+    unsafe { hold_ref(hold) }.count()
+}
+
+/// `rust_pgmap_hold_page()`.
+///
+/// # Safety
+///
+/// `hold` is a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn rust_pgmap_hold_page(
+    hold: *const ffi::rust_pgmap_hold,
+    i: ffi::c_ulong,
+) -> *mut bindings::page {
+    // SAFETY: The caller guarantees a live handle.
+    let hold = unsafe { hold_ref(hold) };
+    if i >= hold.count() {
+        return ptr::null_mut();
+    }
+    // SAFETY: The hold's pages follow its first one in the virtually contiguous memmap, and
+    // `i` is below their count.
+    unsafe { hold.first_page().add(i) }
+}
+
+/// `rust_pgmap_hold_kaddr()`.
+///
+/// # Safety
+///
+/// `hold` is a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn rust_pgmap_hold_kaddr(
+    hold: *const ffi::rust_pgmap_hold,
+    i: ffi::c_ulong,
+) -> *mut ffi::c_void {
+    // SAFETY: The caller guarantees a live handle.
+    let page = unsafe { rust_pgmap_hold_page(hold, i) };
+    if page.is_null() {
+        return ptr::null_mut();
+    }
+    // SAFETY: `page` is a held page of the pgmap, which is in the direct map.
+    unsafe { ffi::rust_pgmap_page_address(page) }
+}
+
+/// `rust_pgmap_release_folios()`.
+///
+/// # Safety
+///
+/// `hold` is a live handle, and is not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn rust_pgmap_release_folios(hold: *mut ffi::rust_pgmap_hold) {
+    // SAFETY: The caller gives back the reference that `__rust_pgmap_request_folios()` handed
+    // out.
+    let hold = unsafe { Arc::from_raw(hold.cast::<Hold>()) };
+    hold.release();
+}
