@@ -15,6 +15,7 @@
 
 #include "kselftest_harness.h"
 #include "rust_pgmap_fixture.h"
+#include "rust_pgmap_teardown.h"
 
 #define CONSUMER "rust_pgmap_consumer"
 #define OFFSET 1024
@@ -22,6 +23,8 @@
 #define CONSUMER_RS "rust_pgmap_consumer_rs"
 #define RS_OFFSET 2048
 #define RS_NR 16
+/* A teardown that takes longer is stuck. */
+#define TD_TIMEOUT_MS 30000
 
 /* The sample's pattern (samples/kernel/rust_pgmap_consumer.c). */
 static uint8_t consumer_pattern(uint64_t page, uint64_t byte)
@@ -95,51 +98,6 @@ static size_t klog_mark(void)
 	return n;
 }
 
-/* A TEARDOWN in a child; it writes its result and when it returned to the pipe. */
-struct td_child {
-	pid_t pid;
-	int rfd;
-	struct rust_pgmap_teardown td;
-	uint64_t done_ns;
-	int ret;
-};
-
-static void td_start(int fd, struct td_child *c)
-{
-	int p[2];
-
-	memset(c, 0, sizeof(*c));
-	if (pipe(p))
-		return;
-	c->pid = fork();
-	if (c->pid == 0) {
-		struct rust_pgmap_teardown td = { 0 };
-		int ret = rpg_teardown(fd, &td);
-		uint64_t done = rpg_now_ns();
-
-		if (write(p[1], &td, sizeof(td)) != sizeof(td) ||
-		    write(p[1], &done, sizeof(done)) != sizeof(done) ||
-		    write(p[1], &ret, sizeof(ret)) != sizeof(ret))
-			_exit(3);
-		_exit(0);
-	}
-	close(p[1]);
-	c->rfd = p[0];
-}
-
-/* Waits for the child; 0 once it reported. */
-static int td_finish(struct td_child *c)
-{
-	int status;
-
-	if (waitpid(c->pid, &status, 0) != c->pid || read(c->rfd, &c->td, sizeof(c->td)) !=
-	    sizeof(c->td) || read(c->rfd, &c->done_ns, sizeof(c->done_ns)) != sizeof(c->done_ns) ||
-	    read(c->rfd, &c->ret, sizeof(c->ret)) != sizeof(c->ret))
-		return -1;
-	close(c->rfd);
-	return 0;
-}
-
 static void on_alarm(int sig)
 {
 }
@@ -183,9 +141,8 @@ TEST_F(consumer, teardown_revokes_the_hold_and_the_data_survives)
 	usleep(200000);
 
 	mark = klog_mark();
-	td_start(self->fd, &c);
-	ASSERT_EQ(0, td_finish(&c));
-	ASSERT_EQ(0, c.ret) TH_LOG("TEARDOWN: %s", strerror(-c.ret));
+	ASSERT_EQ(0, td_start(self->fd, &c));
+	ASSERT_EQ(0, td_finish(&c, TD_TIMEOUT_MS)) TH_LOG("TEARDOWN failed or timed out");
 	EXPECT_EQ(NR, c.td.outstanding);
 	EXPECT_EQ(1, klog_count(mark, CONSUMER ": revoke: stopping the writer"));
 	ASSERT_EQ(0, rpg_status(self->fd, &st));
@@ -231,13 +188,12 @@ TEST_F_TIMEOUT(consumer, a_holder_ignoring_revoke_is_waited_for_until_unloaded, 
 	EXPECT_LE(1, klog_count(mark, "holds: " CONSUMER " holds 64 at 1024 (revoked)"));
 
 	/* A second TEARDOWN resumes the wait, and unloading the holder ends it. */
-	td_start(self->fd, &c);
+	ASSERT_EQ(0, td_start(self->fd, &c));
 	usleep(300000);
-	EXPECT_EQ(0, waitpid(c.pid, NULL, WNOHANG)) TH_LOG("the teardown did not wait");
+	EXPECT_TRUE(td_running(&c)) TH_LOG("the teardown did not wait");
 	unloaded = rpg_now_ns();
 	ASSERT_EQ(0, unload(CONSUMER));
-	ASSERT_EQ(0, td_finish(&c));
-	EXPECT_EQ(0, c.ret);
+	ASSERT_EQ(0, td_finish(&c, TD_TIMEOUT_MS));
 	ksft_print_msg("drain completed %.1f ms after the ignoring holder was unloaded\n",
 		       (c.done_ns - unloaded) / 1e6);
 	ASSERT_EQ(0, rpg_status(self->fd, &st));
@@ -253,12 +209,11 @@ TEST_F(consumer, a_request_while_dying_fails_with_enxio)
 
 	/* A user-space hold without revoke keeps the pgmap dying. */
 	ASSERT_EQ(0, rpg_request(self->fd, 0, 1, &h));
-	td_start(self->fd, &c);
+	ASSERT_EQ(0, td_start(self->fd, &c));
 	ASSERT_EQ(0, rpg_wait_state(self->fd, RUST_PGMAP_STATE_DYING, 5000));
 	EXPECT_EQ(-ENXIO, consumer_load("nr=64 offset=1024"));
 	ASSERT_EQ(0, rpg_release(self->fd, h));
-	ASSERT_EQ(0, td_finish(&c));
-	EXPECT_EQ(0, c.ret);
+	ASSERT_EQ(0, td_finish(&c, TD_TIMEOUT_MS));
 	ASSERT_EQ(0, rpg_status(self->fd, &st));
 	EXPECT_EQ(st.requested, st.freed);
 }
@@ -303,9 +258,8 @@ TEST_F(consumer, the_rust_sample_is_revoked_and_its_data_survives)
 	EXPECT_EQ(RS_NR, st.outstanding);
 
 	mark = klog_mark();
-	td_start(self->fd, &c);
-	ASSERT_EQ(0, td_finish(&c));
-	ASSERT_EQ(0, c.ret);
+	ASSERT_EQ(0, td_start(self->fd, &c));
+	ASSERT_EQ(0, td_finish(&c, TD_TIMEOUT_MS));
 	EXPECT_EQ(RS_NR, c.td.outstanding);
 	EXPECT_EQ(1, klog_count(mark, CONSUMER_RS ": revoke: released 16 folios"));
 	ksft_print_msg("drain after revoke: %.1f ms for %d folios (Rust sample)\n",

@@ -26,6 +26,7 @@
 
 #include "kselftest_harness.h"
 #include "rust_pgmap_fixture.h"
+#include "rust_pgmap_uring.h"
 
 #define NULLB_PATH "/dev/nullb0"
 #define RACE_PAGES 4
@@ -46,96 +47,6 @@ static const char *const racer_names[R_NR] = {
 	"A request/release", "B mmap/write/munmap", "C write/dontneed", "D o_direct", "E o_direct",
 };
 
-/* A one-entry io_uring through the raw syscalls, as in gup_paths_test.c. */
-struct uring {
-	int fd;
-	struct io_uring_params p;
-	char *sq, *cq;
-	struct io_uring_sqe *sqes;
-	size_t sq_len, cq_len, sqes_len;
-};
-
-static void uring_exit(struct uring *u)
-{
-	if (u->sq != MAP_FAILED)
-		munmap(u->sq, u->sq_len);
-	if (u->cq != MAP_FAILED)
-		munmap(u->cq, u->cq_len);
-	if ((void *)u->sqes != MAP_FAILED)
-		munmap(u->sqes, u->sqes_len);
-	close(u->fd);
-}
-
-static int uring_init(struct uring *u)
-{
-	int err;
-
-	memset(u, 0, sizeof(*u));
-	u->fd = syscall(__NR_io_uring_setup, 4, &u->p);
-	if (u->fd < 0)
-		return -errno;
-	u->sq_len = u->p.sq_off.array + u->p.sq_entries * sizeof(__u32);
-	u->cq_len = u->p.cq_off.cqes + u->p.cq_entries * sizeof(struct io_uring_cqe);
-	u->sqes_len = u->p.sq_entries * sizeof(struct io_uring_sqe);
-	u->sq = mmap(NULL, u->sq_len, PROT_READ | PROT_WRITE, MAP_SHARED, u->fd,
-		     IORING_OFF_SQ_RING);
-	u->cq = mmap(NULL, u->cq_len, PROT_READ | PROT_WRITE, MAP_SHARED, u->fd,
-		     IORING_OFF_CQ_RING);
-	u->sqes = mmap(NULL, u->sqes_len, PROT_READ | PROT_WRITE, MAP_SHARED, u->fd,
-		       IORING_OFF_SQES);
-	if (u->sq == MAP_FAILED || u->cq == MAP_FAILED || (void *)u->sqes == MAP_FAILED) {
-		err = -errno;
-		uring_exit(u);
-		return err;
-	}
-	return 0;
-}
-
-/* Queues one read or write and submits it without waiting for it. */
-static int uring_submit(struct uring *u, uint8_t op, int fd, void *buf, uint32_t len,
-			uint64_t off)
-{
-	unsigned int *tail = (unsigned int *)(u->sq + u->p.sq_off.tail);
-	unsigned int *array = (unsigned int *)(u->sq + u->p.sq_off.array);
-	unsigned int mask = *(unsigned int *)(u->sq + u->p.sq_off.ring_mask);
-	unsigned int t = *tail, idx = t & mask;
-	struct io_uring_sqe *sqe = &u->sqes[idx];
-	long ret;
-
-	memset(sqe, 0, sizeof(*sqe));
-	sqe->opcode = op;
-	sqe->fd = fd;
-	sqe->addr = (uintptr_t)buf;
-	sqe->len = len;
-	sqe->off = off;
-	array[idx] = idx;
-	__atomic_store_n(tail, t + 1, __ATOMIC_RELEASE);
-	ret = syscall(__NR_io_uring_enter, u->fd, 1, 0, 0, NULL, 0);
-	if (ret < 0)
-		return -errno;
-	return ret == 1 ? 0 : -EIO;
-}
-
-/* Waits for one completion and returns its result in *res. */
-static int uring_wait(struct uring *u, int *res)
-{
-	unsigned int *head = (unsigned int *)(u->cq + u->p.cq_off.head);
-	unsigned int *tail = (unsigned int *)(u->cq + u->p.cq_off.tail);
-	unsigned int mask = *(unsigned int *)(u->cq + u->p.cq_off.ring_mask);
-	struct io_uring_cqe *cqes = (struct io_uring_cqe *)(u->cq + u->p.cq_off.cqes);
-	unsigned int h = *head;
-
-	while (h == __atomic_load_n(tail, __ATOMIC_ACQUIRE)) {
-		long ret = syscall(__NR_io_uring_enter, u->fd, 0, 1, IORING_ENTER_GETEVENTS,
-				   NULL, 0);
-
-		if (ret < 0 && errno != EINTR)
-			return -errno;
-	}
-	*res = cqes[h & mask].res;
-	__atomic_store_n(head, h + 1, __ATOMIC_RELEASE);
-	return 0;
-}
 
 /* What every thread shares. */
 struct race {

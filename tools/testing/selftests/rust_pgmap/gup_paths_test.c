@@ -20,6 +20,8 @@
 
 #include "kselftest_harness.h"
 #include "rust_pgmap_fixture.h"
+#include "rust_pgmap_teardown.h"
+#include "rust_pgmap_uring.h"
 
 #define GUP_TEST_PATH "/sys/kernel/debug/gup_test"
 #define NULLB_PATH "/dev/nullb0"
@@ -44,90 +46,6 @@ RPG_FIXTURE(gup_paths)
 FIXTURE_SETUP(gup_paths)
 {
 	RPG_FIXTURE_OPEN();
-}
-
-/* A TEARDOWN running in a child process, and what it reported. */
-struct td_child {
-	pid_t pid;
-	int rfd; /* read end of the result pipe */
-	int status;
-	bool reaped;
-	struct rust_pgmap_teardown td;
-	uint64_t done_ns; /* when the TEARDOWN returned */
-};
-
-/*
- * Starts a TEARDOWN in a child. The child drops every inherited descriptor but the device, so
- * that pipes and files the test holds are released when the test closes them.
- */
-static int td_start(int fd, struct td_child *c)
-{
-	int p[2];
-
-	memset(c, 0, sizeof(*c));
-	c->rfd = -1;
-	if (pipe(p))
-		return -errno;
-	c->pid = fork();
-	if (c->pid < 0) {
-		close(p[0]);
-		close(p[1]);
-		return -errno;
-	}
-	if (c->pid == 0) {
-		struct rust_pgmap_teardown td = { 0 };
-		uint64_t done;
-		int ret;
-
-		for (int i = 3; i < 1024; i++)
-			if (i != fd && i != p[1])
-				close(i);
-		ret = rpg_teardown(fd, &td);
-		done = rpg_now_ns();
-		if (write(p[1], &td, sizeof(td)) != sizeof(td) ||
-		    write(p[1], &done, sizeof(done)) != sizeof(done))
-			_exit(3);
-		_exit(ret ? 1 : 0);
-	}
-	close(p[1]);
-	c->rfd = p[0];
-	return 0;
-}
-
-/* True while the child is still inside TEARDOWN. */
-static bool td_running(struct td_child *c)
-{
-	if (!c->reaped && waitpid(c->pid, &c->status, WNOHANG) == c->pid)
-		c->reaped = true;
-	return !c->reaped;
-}
-
-/*
- * Waits for the child and reads its result; 0 if TEARDOWN succeeded. A child still waiting
- * after timeout_ms is killed, which leaves the pgmap dying for the fixture to finish.
- */
-static int td_finish(struct td_child *c, int timeout_ms)
-{
-	struct pollfd pfd = { .fd = c->rfd, .events = POLLIN };
-	int ret;
-
-	do
-		ret = poll(&pfd, 1, timeout_ms);
-	while (ret < 0 && errno == EINTR);
-	if (ret == 1 && read(c->rfd, &c->td, sizeof(c->td)) == sizeof(c->td) &&
-	    read(c->rfd, &c->done_ns, sizeof(c->done_ns)) == sizeof(c->done_ns))
-		ret = 0;
-	else
-		ret = ret ? -EIO : -ETIMEDOUT;
-	if (ret && !c->reaped)
-		kill(c->pid, SIGKILL);
-	if (!c->reaped && waitpid(c->pid, &c->status, 0) == c->pid)
-		c->reaped = true;
-	close(c->rfd);
-	c->rfd = -1;
-	if (!ret && !(WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0))
-		ret = -EIO;
-	return ret;
 }
 
 /* Prints when the drain completed relative to the release; it must follow promptly. */
@@ -603,97 +521,6 @@ TEST_F(gup_paths, o_direct_read_lands_in_mapping)
 
 	EXPECT_EQ(0, verify_after_attach(_metadata, self->fd, first, n, 32))
 		TH_LOG("the read did not reach pmem");
-}
-
-/* A one-entry io_uring through the raw syscalls. */
-struct uring {
-	int fd;
-	struct io_uring_params p;
-	char *sq, *cq;
-	struct io_uring_sqe *sqes;
-	size_t sq_len, cq_len, sqes_len;
-};
-
-static void uring_exit(struct uring *u)
-{
-	if (u->sq != MAP_FAILED)
-		munmap(u->sq, u->sq_len);
-	if (u->cq != MAP_FAILED)
-		munmap(u->cq, u->cq_len);
-	if ((void *)u->sqes != MAP_FAILED)
-		munmap(u->sqes, u->sqes_len);
-	close(u->fd);
-}
-
-static int uring_init(struct uring *u)
-{
-	int err;
-
-	memset(u, 0, sizeof(*u));
-	u->fd = syscall(__NR_io_uring_setup, 4, &u->p);
-	if (u->fd < 0)
-		return -errno;
-	u->sq_len = u->p.sq_off.array + u->p.sq_entries * sizeof(__u32);
-	u->cq_len = u->p.cq_off.cqes + u->p.cq_entries * sizeof(struct io_uring_cqe);
-	u->sqes_len = u->p.sq_entries * sizeof(struct io_uring_sqe);
-	u->sq = mmap(NULL, u->sq_len, PROT_READ | PROT_WRITE, MAP_SHARED, u->fd,
-		     IORING_OFF_SQ_RING);
-	u->cq = mmap(NULL, u->cq_len, PROT_READ | PROT_WRITE, MAP_SHARED, u->fd,
-		     IORING_OFF_CQ_RING);
-	u->sqes = mmap(NULL, u->sqes_len, PROT_READ | PROT_WRITE, MAP_SHARED, u->fd,
-		       IORING_OFF_SQES);
-	if (u->sq == MAP_FAILED || u->cq == MAP_FAILED || (void *)u->sqes == MAP_FAILED) {
-		err = -errno;
-		uring_exit(u);
-		return err;
-	}
-	return 0;
-}
-
-/* Queues one read or write and submits it without waiting for it. */
-static int uring_submit(struct uring *u, uint8_t op, int fd, void *buf, uint32_t len,
-			uint64_t off)
-{
-	unsigned int *tail = (unsigned int *)(u->sq + u->p.sq_off.tail);
-	unsigned int *array = (unsigned int *)(u->sq + u->p.sq_off.array);
-	unsigned int mask = *(unsigned int *)(u->sq + u->p.sq_off.ring_mask);
-	unsigned int t = *tail, idx = t & mask;
-	struct io_uring_sqe *sqe = &u->sqes[idx];
-	long ret;
-
-	memset(sqe, 0, sizeof(*sqe));
-	sqe->opcode = op;
-	sqe->fd = fd;
-	sqe->addr = (uintptr_t)buf;
-	sqe->len = len;
-	sqe->off = off;
-	array[idx] = idx;
-	__atomic_store_n(tail, t + 1, __ATOMIC_RELEASE);
-	ret = syscall(__NR_io_uring_enter, u->fd, 1, 0, 0, NULL, 0);
-	if (ret < 0)
-		return -errno;
-	return ret == 1 ? 0 : -EIO;
-}
-
-/* Waits for one completion and returns its result in *res. */
-static int uring_wait(struct uring *u, int *res)
-{
-	unsigned int *head = (unsigned int *)(u->cq + u->p.cq_off.head);
-	unsigned int *tail = (unsigned int *)(u->cq + u->p.cq_off.tail);
-	unsigned int mask = *(unsigned int *)(u->cq + u->p.cq_off.ring_mask);
-	struct io_uring_cqe *cqes = (struct io_uring_cqe *)(u->cq + u->p.cq_off.cqes);
-	unsigned int h = *head;
-
-	while (h == __atomic_load_n(tail, __ATOMIC_ACQUIRE)) {
-		long ret = syscall(__NR_io_uring_enter, u->fd, 0, 1, IORING_ENTER_GETEVENTS,
-				   NULL, 0);
-
-		if (ret < 0 && errno != EINTR)
-			return -errno;
-	}
-	*res = cqes[h & mask].res;
-	__atomic_store_n(head, h + 1, __ATOMIC_RELEASE);
-	return 0;
 }
 
 TEST_F(gup_paths, o_direct_io_uring_write_unpins_from_irq)
