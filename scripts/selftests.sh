@@ -12,6 +12,8 @@ tests=$ROOT/tools/testing/selftests/rust_pgmap
 install=$ROOT/build/kselftest
 make_tests=(make -s -C "$tests" KSRC="$ksrc" OUTPUT="$ROOT/build/selftests")
 
+# lib.mk does not create OUTPUT.
+mkdir -p "$ROOT/build/selftests"
 "${make_tests[@]}"
 rm -rf "$install"
 mkdir -p "$install"
