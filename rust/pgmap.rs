@@ -134,8 +134,9 @@ pub struct Pgmap<T: PgmapOps> {
     pagemap: Opaque<bindings::dev_pagemap>,
 }
 
-// SAFETY: The C parts (`pagemap`, `drained`) are only touched through the kernel's own locking,
-// and the rest are atomics, a mutex, plain numbers, and `T: Send`.
+// SAFETY: The C parts (`pagemap`, `drained`, `drained_work`) are only touched through the
+// kernel's own locking, and the rest are atomics (the idle map too), a mutex, plain numbers, and
+// `T: Send`.
 unsafe impl<T: PgmapOps> Send for Pgmap<T> {}
 // SAFETY: Every `&self` method synchronises through the mutex, atomics or C-side locking, and
 // `T: Sync`.
