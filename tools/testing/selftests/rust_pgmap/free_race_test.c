@@ -240,18 +240,6 @@ static void *racer_main(void *arg)
 	return NULL;
 }
 
-static int wait_outstanding(int fd, uint64_t want, int timeout_ms)
-{
-	struct rust_pgmap_status st;
-
-	for (int i = 0; i < timeout_ms / 10; i++) {
-		if (!rpg_status(fd, &st) && st.outstanding == want)
-			return 0;
-		usleep(10000);
-	}
-	return -1;
-}
-
 RPG_FIXTURE(free_race)
 
 FIXTURE_SETUP(free_race)
@@ -340,7 +328,7 @@ TEST_F_TIMEOUT(free_race, free_never_overlaps_a_new_request, RACE_TIMEOUT)
 	 * Every mapping is gone and every request released. The last unpin of a completed write
 	 * may still be running in the IRQ that posted its completion.
 	 */
-	EXPECT_EQ(0, wait_outstanding(self->fd, 0, 2000));
+	EXPECT_EQ(0, rpg_wait_outstanding(self->fd, 0, 2000));
 	ASSERT_EQ(0, rpg_status(self->fd, &st));
 	alarm(0);
 

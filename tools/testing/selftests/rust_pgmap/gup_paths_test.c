@@ -97,18 +97,6 @@ static int wait_killed(int fd, int timeout_ms)
 	return -1;
 }
 
-static int wait_outstanding(int fd, uint64_t want, int timeout_ms)
-{
-	struct rust_pgmap_status st;
-
-	for (int i = 0; i < timeout_ms / 10; i++) {
-		if (!rpg_status(fd, &st) && st.outstanding == want)
-			return 0;
-		usleep(10000);
-	}
-	return -1;
-}
-
 /* Re-attaches, maps the range again and counts the bytes that differ from the pattern. */
 static uint64_t verify_after_attach(struct __test_metadata *_metadata, int fd, uint64_t first,
 				    uint64_t n, uint32_t seed)
@@ -259,7 +247,7 @@ TEST_F(gup_paths, gup_test_fails_after_kill_drain_waits_for_holder)
 	ASSERT_EQ(0, td_start(self->fd, &c));
 	ASSERT_EQ(0, rpg_wait_state(self->fd, RUST_PGMAP_STATE_DYING, 5000));
 	/* Only the request is left once the zap dropped every mapped page. */
-	ASSERT_EQ(0, wait_outstanding(self->fd, 1, 5000))
+	ASSERT_EQ(0, rpg_wait_outstanding(self->fd, 1, 5000))
 		TH_LOG("the kill did not zap the mapping");
 	ASSERT_EQ(0, rpg_status(self->fd, &st_dying));
 
@@ -583,7 +571,7 @@ TEST_F(gup_paths, o_direct_io_uring_write_unpins_from_irq)
 	EXPECT_EQ(0, rpg_verify(a, first, n, 34)) TH_LOG("the read did not return the write");
 	munmap(a, len);
 	/* A read's end_io may leave the unpin to a worker (bio_check_pages_dirty()). */
-	EXPECT_EQ(0, wait_outstanding(self->fd, 0, 2000));
+	EXPECT_EQ(0, rpg_wait_outstanding(self->fd, 0, 2000));
 	uring_exit(&u);
 	close(blk);
 }

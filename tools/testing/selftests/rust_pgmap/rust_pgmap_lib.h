@@ -186,4 +186,17 @@ static inline int rpg_wait_state(int fd, uint32_t state, int timeout_ms)
 	return -1;
 }
 
+/* Waits up to timeout_ms until the pgmap has want folios outstanding; returns 0 when it did. */
+static inline int rpg_wait_outstanding(int fd, uint64_t want, int timeout_ms)
+{
+	struct rust_pgmap_status st;
+
+	for (int i = 0; i < timeout_ms / 10; i++) {
+		if (!rpg_status(fd, &st) && st.outstanding == want)
+			return 0;
+		usleep(10000);
+	}
+	return -1;
+}
+
 #endif /* RUST_PGMAP_LIB_H */
