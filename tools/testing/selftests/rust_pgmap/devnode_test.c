@@ -188,30 +188,32 @@ TEST_F(devnode, readonly_shared_mapping_refuses_mprotect_write)
 	EXPECT_EQ(0, close(ro));
 }
 
+/* Maps RO_PAGE of fd privately; returns the errno of the refusal, or 0 if it was mapped. */
+static int private_map_errno(int fd, int prot)
+{
+	void *a = mmap(NULL, RPG_PAGE, prot, MAP_PRIVATE, fd, RO_PAGE * RPG_PAGE);
+
+	if (a == MAP_FAILED)
+		return errno;
+	munmap(a, RPG_PAGE);
+	return 0;
+}
+
 TEST_F(devnode, private_mapping_is_refused)
 {
-	void *a;
-	int err;
+	int err = private_map_errno(self->fd, PROT_READ | PROT_WRITE);
 
-	a = mmap(NULL, RPG_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, self->fd, RO_PAGE * RPG_PAGE);
-	err = a == MAP_FAILED ? errno : 0;
-	if (a != MAP_FAILED)
-		munmap(a, RPG_PAGE);
 	EXPECT_EQ(EINVAL, err) TH_LOG("MAP_PRIVATE: %s", err ? strerror(err) : "mapped");
 }
 
 /* A read-only file's shared mapping lacks VM_SHARED too: only VM_MAYSHARE tells them apart. */
 TEST_F(devnode, private_mapping_of_readonly_fd_is_refused)
 {
-	void *a;
 	int ro, err;
 
 	ro = open(RPG_DEV, O_RDONLY);
 	ASSERT_LE(0, ro) TH_LOG(RPG_DEV " O_RDONLY: %s", strerror(errno));
-	a = mmap(NULL, RPG_PAGE, PROT_READ, MAP_PRIVATE, ro, RO_PAGE * RPG_PAGE);
-	err = a == MAP_FAILED ? errno : 0;
-	if (a != MAP_FAILED)
-		munmap(a, RPG_PAGE);
+	err = private_map_errno(ro, PROT_READ);
 	EXPECT_EQ(EINVAL, err) TH_LOG("MAP_PRIVATE of O_RDONLY: %s", err ? strerror(err) : "mapped");
 	EXPECT_EQ(0, close(ro));
 }
