@@ -38,6 +38,10 @@ unsafe impl kernel::types::AsBytes for rust_pgmap_request {}
 unsafe impl kernel::types::AsBytes for rust_pgmap_status {}
 // SAFETY: As above.
 unsafe impl kernel::types::AsBytes for rust_pgmap_teardown {}
+// SAFETY: As above.
+unsafe impl kernel::types::FromBytes for rust_pgmap_gup_probe {}
+// SAFETY: As above.
+unsafe impl kernel::types::AsBytes for rust_pgmap_gup_probe {}
 
 /// Whether a rate-limited diagnostic may be logged now.
 pub(crate) fn log_ratelimit() -> bool {

@@ -8,7 +8,7 @@ use crate::{
         hardirq,
         miscdevice::{File, MiscDevice, SysfsWriter},
         mm::{flags, FaultResult, VmFault, VmaNew},
-        pinned_pages::{PinFlags, PinnedPages, PinnedUserBuffer},
+        pinned_pages::{gup_fast_only_count, PinFlags, PinnedPages, PinnedUserBuffer},
     },
     device::PgmapDevice,
     ffi,
@@ -197,6 +197,21 @@ fn write_result<T: AsBytes>(
     Ok(0)
 }
 
+/// Reports how many pages of a range the lockless gup-fast walk takes by itself, which shows
+/// whether pins of the device's pages stay on the fast path.
+fn gup_fast_probe(device: &PgmapDevice, arg: usize) -> Result<isize> {
+    let (mut reader, mut writer) =
+        UserSlice::new(arg, core::mem::size_of::<ffi::rust_pgmap_gup_probe>()).reader_writer();
+    let mut probe: ffi::rust_pgmap_gup_probe = reader.read()?;
+    // Bounded like a PIN, since the page pointers are allocated for the whole range.
+    if probe.npages > device.pgmap().nr_pages() as u64 {
+        return refuse!(ERANGE, "gup probe refused: {} pages > region\n", probe.npages);
+    }
+    probe.taken = gup_fast_only_count(probe.addr as usize, probe.npages as usize)? as u64;
+    writer.write(&probe)?;
+    Ok(0)
+}
+
 /// The misc device driver.
 pub struct TestDevice;
 
@@ -234,6 +249,7 @@ impl MiscDevice for TestDevice {
             ffi::RUST_PGMAP_CONST_IOC_REQUEST => file.request(arg),
             ffi::RUST_PGMAP_CONST_IOC_RELEASE => file.release(arg, false),
             ffi::RUST_PGMAP_CONST_IOC_RELEASE_HARDIRQ => file.release(arg, true),
+            ffi::RUST_PGMAP_CONST_IOC_GUP_FAST_PROBE => gup_fast_probe(device, arg),
             // Refusals come before the result buffer is checked: they change nothing.
             ffi::RUST_PGMAP_CONST_IOC_TEARDOWN => {
                 if device.state() == PgmapState::Dead {

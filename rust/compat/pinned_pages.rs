@@ -115,6 +115,35 @@ impl Drop for PinnedPages {
     }
 }
 
+/// How many of `nr` pages of the current task from the page-aligned address `addr` the lockless
+/// gup-fast walk takes on its own (`get_user_pages_fast_only()`): it stops at the first page it
+/// cannot vouch for, where `get_user_pages_fast()` would go on in the slow path. The pages are
+/// put back at once.
+pub fn gup_fast_only_count(addr: usize, nr: usize) -> Result<usize> {
+    let len = nr.checked_mul(PAGE_SIZE).ok_or(EINVAL)?;
+    if nr == 0 || addr % PAGE_SIZE != 0 || addr.checked_add(len).is_none() {
+        return Err(EINVAL);
+    }
+    let nr_pages = i32::try_from(nr).map_err(|_| EINVAL)?;
+    let mut pages = KVVec::<*mut bindings::page>::with_capacity(nr, GFP_KERNEL)?;
+    // SAFETY: `pages` has room for `nr` pointers, which gup fills from the start; it reports
+    // how many.
+    let taken = unsafe {
+        bindings::get_user_pages_fast_only(addr as _, nr_pages, 0, pages.as_mut_ptr())
+    };
+    if taken < 0 {
+        return Err(Error::from_errno(taken));
+    }
+    let taken = taken as usize;
+    // SAFETY: gup initialised the first `taken <= nr` entries.
+    unsafe { pages.set_len(taken) };
+    for &page in pages.iter() {
+        // SAFETY: Each entry is a page that gup took a reference on for us (`FOLL_GET`).
+        unsafe { ffi::rust_pgmap_put_page(page) };
+    }
+    Ok(taken)
+}
+
 /// The pages under a user buffer of the current task, pinned for writing.
 ///
 /// A result written here reaches the pages that backed the buffer when it was pinned, even if

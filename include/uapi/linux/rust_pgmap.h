@@ -56,6 +56,12 @@ struct rust_pgmap_teardown {
 	__u64 waited_ns;   /* out: how long this call waited for the drain */
 };
 
+struct rust_pgmap_gup_probe {
+	__u64 addr;   /* in: page-aligned user address */
+	__u64 npages; /* in: pages to look up */
+	__u64 taken;  /* out: pages that the lockless gup-fast walk took on its own */
+};
+
 /* Reads the counters. */
 #define RUST_PGMAP_IOC_STATUS   _IOR(RUST_PGMAP_IOC_MAGIC, 0x00, struct rust_pgmap_status)
 /* pin_user_pages_fast() over a user range; held until UNPIN or close. */
@@ -86,5 +92,11 @@ struct rust_pgmap_teardown {
  * hard also on PREEMPT_RT), as a device's completion interrupt would put them.
  */
 #define RUST_PGMAP_IOC_RELEASE_HARDIRQ _IOW(RUST_PGMAP_IOC_MAGIC, 0x07, __u64)
+/*
+ * A diagnostic: how many pages from addr get_user_pages_fast_only() takes before the first
+ * one that gup-fast cannot vouch for and would leave to the slow path. They are put back at
+ * once; nothing is held. Works on any mapping of the caller, not only this device's.
+ */
+#define RUST_PGMAP_IOC_GUP_FAST_PROBE _IOWR(RUST_PGMAP_IOC_MAGIC, 0x08, struct rust_pgmap_gup_probe)
 
 #endif /* _UAPI_LINUX_RUST_PGMAP_H */

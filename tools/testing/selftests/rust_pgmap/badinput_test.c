@@ -126,6 +126,7 @@ TEST_F(badinput, badinput_ioctl_bad_pointer_efault)
 		{ "UNPIN", RUST_PGMAP_IOC_UNPIN },
 		{ "REQUEST", RUST_PGMAP_IOC_REQUEST },
 		{ "RELEASE", RUST_PGMAP_IOC_RELEASE },
+		{ "GUP_FAST_PROBE", RUST_PGMAP_IOC_GUP_FAST_PROBE },
 	};
 	const void *ptrs[5];
 	uint8_t *two;
@@ -446,6 +447,27 @@ TEST_F(badinput, badinput_request_beyond_region_erange)
 	/* All or nothing: the part inside the region was not taken either. */
 	EXPECT_EQ(self->st.requested, st.requested);
 	expect_baseline(_metadata, self->fd, &self->st, "REQUEST beyond the region");
+}
+
+TEST_F(badinput, badinput_gup_fast_probe_bad_ranges)
+{
+	const uint64_t nr = self->st.nr_pages;
+	uint64_t taken = 99;
+	uint8_t *a;
+
+	a = rpg_map(self->fd, 0, 4);
+	ASSERT_NE(MAP_FAILED, a);
+	EXPECT_EQ(-EINVAL, rpg_gup_fast_probe(self->fd, a, 0, &taken));
+	EXPECT_EQ(-EINVAL, rpg_gup_fast_probe(self->fd, a + 1, 1, &taken));
+	EXPECT_EQ(-EINVAL, rpg_gup_fast_probe(self->fd, (void *)-RPG_PAGE, 2, &taken));
+	EXPECT_EQ(-ERANGE, rpg_gup_fast_probe(self->fd, a, nr + 1, &taken));
+	EXPECT_EQ(-ERANGE, rpg_gup_fast_probe(self->fd, a, ~0ULL, &taken));
+	EXPECT_EQ(-EFAULT, rpg_gup_fast_probe(self->fd, KERNEL_ADDR, 1, &taken));
+	/* A hole is no error: gup-fast stops there, as it would before the slow path. */
+	ASSERT_EQ(0, rpg_gup_fast_probe(self->fd, unmapped_page(), 1, &taken));
+	EXPECT_EQ(0, taken);
+	ASSERT_EQ(0, munmap(a, 4 * RPG_PAGE));
+	expect_baseline(_metadata, self->fd, &self->st, "GUP_FAST_PROBE with bad ranges");
 }
 
 TEST_F(badinput, badinput_unpin_release_unknown_double_enoent)

@@ -67,6 +67,17 @@ static inline int rpg_release(int fd, uint64_t handle)
 	return ioctl(fd, RUST_PGMAP_IOC_RELEASE, &handle) ? -errno : 0;
 }
 
+/* How many of npages from addr gup-fast takes without falling back to the slow path. */
+static inline int rpg_gup_fast_probe(int fd, void *addr, uint64_t npages, uint64_t *taken)
+{
+	struct rust_pgmap_gup_probe probe = { .addr = (uintptr_t)addr, .npages = npages };
+
+	if (ioctl(fd, RUST_PGMAP_IOC_GUP_FAST_PROBE, &probe))
+		return -errno;
+	*taken = probe.taken;
+	return 0;
+}
+
 static inline int rpg_teardown(int fd, struct rust_pgmap_teardown *td)
 {
 	return ioctl(fd, RUST_PGMAP_IOC_TEARDOWN, td) ? -errno : 0;
