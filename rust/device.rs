@@ -87,7 +87,8 @@ pub struct PgmapDevice {
     /// Taken after `current`'s pgmap state lock, never before it.
     #[pin]
     holds: Mutex<HoldRegistry>,
-    mapping: SharedMapping,
+    /// Shared with every pgmap, whose mapped folios name it as their mapping.
+    mapping: Arc<SharedMapping>,
     generation: AtomicU32,
     /// Pages held by the test device's PIN, over all open files.
     pub(crate) pinned: AtomicU64,
@@ -100,8 +101,8 @@ pub struct PgmapDevice {
 impl PgmapDevice {
     /// Creates the first pgmap over `region`.
     pub fn new(region: LegacyPmemRegion) -> Result<impl PinInit<Self, Error>> {
-        let pgmap = Self::create_pgmap(&region)?;
-        let mapping = SharedMapping::new()?;
+        let mapping = Arc::new(SharedMapping::new()?, GFP_KERNEL)?;
+        let pgmap = Self::create_pgmap(&region, &mapping)?;
         Ok(try_pin_init!(Self {
             current <- new_mutex!(pgmap),
             holds <- new_mutex!(HoldRegistry {
@@ -116,10 +117,18 @@ impl PgmapDevice {
         }))
     }
 
-    fn create_pgmap(region: &LegacyPmemRegion) -> Result<Arc<DevicePgmap>> {
+    fn create_pgmap(
+        region: &LegacyPmemRegion,
+        mapping: &Arc<SharedMapping>,
+    ) -> Result<Arc<DevicePgmap>> {
         let range = region.range();
         Arc::pin_init(
-            Pgmap::new(range.start, range.size, FreeStats::default())?,
+            Pgmap::new(
+                range.start,
+                range.size,
+                FreeStats::default(),
+                Some(mapping.clone()),
+            )?,
             GFP_KERNEL,
         )
     }
@@ -227,7 +236,7 @@ impl PgmapDevice {
         if current.counters().state != PgmapState::Dead {
             return Err(EBUSY);
         }
-        *current = Self::create_pgmap(&self.region)?;
+        *current = Self::create_pgmap(&self.region, &self.mapping)?;
         let generation = self
             .generation
             .fetch_add(1, Ordering::Relaxed)

@@ -83,6 +83,20 @@ void rust_pgmap_zone_device_folio_init(struct page *page)
 	unlock_page(page);
 }
 
+/*
+ * Names the file page that maps a just-requested folio, as dax_set_mapping() does for device-dax:
+ * the lockless gup-fast walk reads folio->mapping, and falls back to the slow path when it is
+ * NULL. free_zone_device_folio() clears it again before page_free.
+ */
+void rust_pgmap_folio_set_file_mapping(struct page *page, struct address_space *mapping,
+				       pgoff_t index)
+{
+	struct folio *folio = page_folio(page);
+
+	folio->mapping = mapping;
+	folio->index = index;
+}
+
 void rust_pgmap_init_completion(struct completion *done)
 {
 	init_completion(done);

@@ -31,6 +31,8 @@ int rust_pgmap_page_count(struct page *page);
 bool rust_pgmap_get_page_unless_zero(struct page *page);
 void rust_pgmap_put_page(struct page *page);
 void rust_pgmap_zone_device_folio_init(struct page *page);
+void rust_pgmap_folio_set_file_mapping(struct page *page, struct address_space *mapping,
+				       pgoff_t index);
 
 void rust_pgmap_init_completion(struct completion *done);
 void rust_pgmap_init_irq_work(struct irq_work *work, void (*func)(struct irq_work *));

@@ -28,7 +28,7 @@
 //!
 //! C headers: [`include/linux/memremap.h`](srctree/include/linux/memremap.h).
 
-use crate::ffi;
+use crate::{compat::shared_mapping::SharedMapping, ffi};
 use core::{
     fmt,
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
@@ -40,7 +40,7 @@ use kernel::{
     new_mutex,
     page::PAGE_SIZE,
     prelude::*,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{msecs_to_jiffies, Ktime},
     types::Opaque,
 };
@@ -111,6 +111,8 @@ impl PgmapCounters {
 ///   initialised and completes it when it runs.
 /// - A page is marked idle in `idle` exactly when it is not requested, or its `page_free` has
 ///   run since its last request; it is marked busy only under the `state` lock.
+/// - A page's `mapping` is either NULL or `file_mapping`'s, which lives as long as `self`:
+///   `free_zone_device_folio()` clears it before `page_free`, so before `memunmap_pages()`.
 #[pin_data(PinnedDrop)]
 pub struct Pgmap<T: PgmapOps> {
     #[pin]
@@ -129,6 +131,7 @@ pub struct Pgmap<T: PgmapOps> {
     first_pfn: usize,
     nr_pages: usize,
     ops: T,
+    file_mapping: Option<Arc<SharedMapping>>,
     // Last, so that `page_free` can find every other field initialized.
     #[pin]
     pagemap: Opaque<bindings::dev_pagemap>,
@@ -152,7 +155,17 @@ impl<T: PgmapOps> Pgmap<T> {
     /// Creates the struct pages of `[start, start + size)` with `memremap_pages()`.
     ///
     /// The range must be device memory the caller owns (not System RAM), section aligned.
-    pub fn new(start: u64, size: u64, ops: T) -> Result<impl PinInit<Self, Error>> {
+    ///
+    /// Pages that [`LiveGuard::get_or_request_folio`] hands out for user mappings name
+    /// `file_mapping` as their `folio->mapping`, at file page = pgmap offset: the lockless
+    /// gup-fast walk takes only folios whose mapping it can vouch for, and falls back to the slow
+    /// path, several times slower, on a NULL one.
+    pub fn new(
+        start: u64,
+        size: u64,
+        ops: T,
+        file_mapping: Option<Arc<SharedMapping>>,
+    ) -> Result<impl PinInit<Self, Error>> {
         let page_size = PAGE_SIZE as u64;
         let first_pfn = (start / page_size) as usize;
         let nr_pages = (size / page_size) as usize;
@@ -176,6 +189,7 @@ impl<T: PgmapOps> Pgmap<T> {
             first_pfn,
             nr_pages,
             ops,
+            file_mapping,
             pagemap <- Self::memremap(start, size),
         }))
     }
@@ -520,8 +534,9 @@ impl<'a, T: PgmapOps> LiveGuard<'a, T> {
         Ok(folios)
     }
 
-    /// Takes a reference on the folio at `offset`: shares it if it is in use, requests it (the
-    /// 0->1 transition) if it is idle.
+    /// Takes a reference on the folio at `offset`, to map it at file page `offset`: shares it if
+    /// it is in use, requests it (the 0->1 transition) if it is idle, and then names the pgmap's
+    /// file mapping as the folio's (see [`Pgmap::new`]).
     ///
     /// `EAGAIN` if its last reference is gone but its `page_free` has not run yet: the caller
     /// retries (a fault by returning without a mapping, so that the access faults again).
@@ -534,6 +549,18 @@ impl<'a, T: PgmapOps> LiveGuard<'a, T> {
                 return Err(EAGAIN);
             }
             self.request_idle(offset, page);
+            if let Some(file_mapping) = &self.pgmap.file_mapping {
+                // SAFETY: We made the 0->1 transition under the state lock, and the page is not
+                // mapped yet, so nobody else can read its mapping. By the type invariants of
+                // `Pgmap` the mapping outlives the page's tenure.
+                unsafe {
+                    ffi::rust_pgmap_folio_set_file_mapping(
+                        page.as_ptr(),
+                        file_mapping.as_ptr(),
+                        offset as _,
+                    )
+                };
+            }
         }
         // INVARIANT: Either `try_get()` or the request gave us one reference on the page.
         Ok(Folios { first: page, nr: 1 })

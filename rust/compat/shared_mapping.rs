@@ -42,7 +42,8 @@ impl SharedMapping {
         Ok(Self { mnt, inode })
     }
 
-    fn mapping(&self) -> *mut bindings::address_space {
+    /// The shared `address_space`, valid while `self` is.
+    pub fn as_ptr(&self) -> *mut bindings::address_space {
         // SAFETY: By the type invariants the inode is valid while we hold it.
         unsafe { ffi::rust_pgmap_inode_mapping(self.inode) }
     }
@@ -51,13 +52,13 @@ impl SharedMapping {
     pub fn adopt(&self, file: &File) {
         // SAFETY: `file` is being opened, so nothing has mapped it yet, and the mapping outlives
         // it: every file of the device is closed before the device, and so `self`, is dropped.
-        unsafe { ffi::rust_pgmap_file_set_mapping(file.as_ptr(), self.mapping()) };
+        unsafe { ffi::rust_pgmap_file_set_mapping(file.as_ptr(), self.as_ptr()) };
     }
 
     /// Zaps every user mapping of every adopted file. Later accesses fault again.
     pub fn zap_all(&self) {
         // SAFETY: The mapping is valid while we hold the inode.
-        unsafe { bindings::unmap_mapping_range(self.mapping(), 0, 0, 1) };
+        unsafe { bindings::unmap_mapping_range(self.as_ptr(), 0, 0, 1) };
     }
 }
 

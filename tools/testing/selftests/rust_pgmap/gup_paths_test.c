@@ -183,6 +183,45 @@ TEST_F(gup_paths, gup_test_gets_and_pins_whole_range)
 	close(gfd);
 }
 
+/*
+ * gup-fast takes a folio only if it can vouch for its mapping; with CONFIG_SECRETMEM a NULL
+ * folio->mapping sends every page to the slow path, several times slower. Mapped device pages
+ * must name the device's mapping, as device-dax pages do, and stay on the fast path.
+ */
+TEST_F(gup_paths, gup_fast_takes_mapped_pages_without_slow_path)
+{
+	const uint64_t n = 64, first = 3000;
+	uint64_t taken = 0;
+	uint8_t *a, *anon;
+
+	anon = mmap(NULL, n * RPG_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, anon);
+	memset(anon, 1, n * RPG_PAGE);
+	ASSERT_EQ(0, rpg_gup_fast_probe(self->fd, anon, n, &taken));
+	ASSERT_EQ(n, taken) TH_LOG("the probe fails on anonymous memory: it proves nothing");
+
+	a = rpg_map(self->fd, first, n);
+	ASSERT_NE(MAP_FAILED, a);
+	rpg_fill(a, first, n, 21);
+	ASSERT_EQ(0, rpg_gup_fast_probe(self->fd, a, n, &taken));
+	EXPECT_EQ(n, taken) TH_LOG("gup-fast left device pages to the slow path from page %llu",
+				   (unsigned long long)taken);
+
+	/* Freed pages drop their mapping; requested again they must name it again. */
+	ASSERT_EQ(0, munmap(a, n * RPG_PAGE));
+	ASSERT_EQ(0, rpg_wait_outstanding(self->fd, 0, 5000));
+	a = rpg_map(self->fd, first, n);
+	ASSERT_NE(MAP_FAILED, a);
+	EXPECT_EQ(0, rpg_verify(a, first, n, 21));
+	ASSERT_EQ(0, rpg_gup_fast_probe(self->fd, a, n, &taken));
+	EXPECT_EQ(n, taken);
+
+	/* Nothing is held: the probe puts what it took. */
+	ASSERT_EQ(0, munmap(a, n * RPG_PAGE));
+	EXPECT_EQ(0, rpg_wait_outstanding(self->fd, 0, 5000));
+	munmap(anon, n * RPG_PAGE);
+}
+
 TEST_F(gup_paths, gup_test_longterm_pin_refused_no_leak)
 {
 	static const uint32_t lt_flags[] = {
