@@ -205,7 +205,11 @@ fn gup_fast_probe(device: &PgmapDevice, arg: usize) -> Result<isize> {
     let mut probe: ffi::rust_pgmap_gup_probe = reader.read()?;
     // Bounded like a PIN, since the page pointers are allocated for the whole range.
     if probe.npages > device.pgmap().nr_pages() as u64 {
-        return refuse!(ERANGE, "gup probe refused: {} pages > region\n", probe.npages);
+        return refuse!(
+            ERANGE,
+            "gup probe refused: {} pages > region\n",
+            probe.npages
+        );
     }
     probe.taken = gup_fast_only_count(probe.addr as usize, probe.npages as usize)? as u64;
     writer.write(&probe)?;

@@ -128,9 +128,8 @@ pub fn gup_fast_only_count(addr: usize, nr: usize) -> Result<usize> {
     let mut pages = KVVec::<*mut bindings::page>::with_capacity(nr, GFP_KERNEL)?;
     // SAFETY: `pages` has room for `nr` pointers, which gup fills from the start; it reports
     // how many.
-    let taken = unsafe {
-        bindings::get_user_pages_fast_only(addr as _, nr_pages, 0, pages.as_mut_ptr())
-    };
+    let taken =
+        unsafe { bindings::get_user_pages_fast_only(addr as _, nr_pages, 0, pages.as_mut_ptr()) };
     if taken < 0 {
         return Err(Error::from_errno(taken));
     }
