@@ -15,6 +15,7 @@ apt_packages=(
 	bc bison flex libelf-dev libssl-dev cpio kmod make gcc
 	qemu-system-x86
 	rsync gcc-multilib
+	ndctl daxctl python3-matplotlib
 )
 
 missing=()
