@@ -10,6 +10,12 @@
 # of emulated pmem at 1 GiB, which the module claims by default, and 2176 MiB at 4 GiB, over the
 # 2 GiB at which a PIN of every page needs more than 4 MiB of page pointers). RUST_PGMAP_VM_MEMORY
 # sets the guest memory (default 4608M: RAM at 0-2 GiB and 4-6.5 GiB on q35).
+# RUST_PGMAP_VM_APPEND adds kernel parameters. RUST_PGMAP_CASE is passed to the guest script as
+# $CASE, and names the output directory build/FLAVOR/guest-MODE-CASE. COMPARE_RUNS and
+# COMPARE_SWAP_REGIONS reach the compare guest scripts.
+#
+# Exits 3 if the guest stopped before its command finished (a kernel panic, with virtme-ng's
+# panic=-1), 4 if it did not finish in time, 1 on any other failure.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -17,10 +23,11 @@ flavor=${1:?usage: vm.sh FLAVOR MODE [--no-memmap]}
 mode=${2:?usage: vm.sh FLAVOR MODE [--no-memmap]}
 memmap=${RUST_PGMAP_MEMMAP:-512M!1G 2176M!4G}
 memory=${RUST_PGMAP_VM_MEMORY:-4608M}
-tag=$mode
+case=${RUST_PGMAP_CASE:-}
+tag=$mode${case:+-$case}
 if [ "${3:-}" = --no-memmap ]; then
 	memmap=
-	tag=$mode-nomemmap
+	tag=$tag-nomemmap
 fi
 kdir=$(bash "$ROOT/scripts/kernel.sh" dir "$flavor")
 out=$ROOT/build/$flavor/guest-$tag
@@ -36,8 +43,12 @@ CONSUMER_MODULE='$ROOT/build/$flavor/module/samples/kernel/rust_pgmap_consumer.k
 CONSUMER_RS_MODULE='$ROOT/build/$flavor/module/samples/kernel/rust_pgmap_consumer_rs.ko'
 KSELFTEST='$ROOT/build/kselftest'
 SAMPLES='$ROOT/build/samples'
+COMPARE_BIN='$ROOT/build/compare/bin'
 MEMMAP='$memmap'
 ADHOC='${ADHOC:-}'
+CASE='$case'
+COMPARE_RUNS='${COMPARE_RUNS:-}'
+COMPARE_SWAP_REGIONS='${COMPARE_SWAP_REGIONS:-}'
 ENV
 
 # null_blk with a timer completion 1 s after submission: I/O is still in flight when a
@@ -50,6 +61,7 @@ append="$append null_blk.completion_nsec=1000000000 null_blk.bs=4096 null_blk.gb
 for range in $memmap; do
 	append="$append memmap=$range"
 done
+append="$append ${RUST_PGMAP_VM_APPEND:-}"
 vng_args=(--run "$kdir/arch/x86/boot/bzImage" --disable-kvm --cpus 2 --memory "$memory"
 	--append "$append" --rwdir "$out" --cwd "$ROOT")
 
@@ -80,10 +92,10 @@ wait "$vm" || rc=$?
 if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
 	echo "error: the guest did not finish within $timeout s; last console lines:" >&2
 	tail -n 50 "$out/console.log" >&2
-	exit 1
+	exit 4
 fi
 if [ ! -f "$out/done" ]; then
 	echo "error: the guest stopped before its command finished (vng exit $rc); last console lines:" >&2
 	tail -n 50 "$out/console.log" >&2
-	exit 1
+	exit 3
 fi
