@@ -3,7 +3,8 @@
 #
 # selftests.sh: builds the selftests with the kernel tree's lib.mk into build/selftests and
 # installs them, with the kernel's kselftest runner (run_kselftest.sh, kselftest/) and the list
-# of tests that lib.mk emits, into build/kselftest; builds the samples into build/samples.
+# of tests that lib.mk emits, into build/kselftest; builds the samples into build/samples and
+# the programs of `make compare` into build/compare/bin.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -22,4 +23,5 @@ mkdir -p "$install"
 cp -a "$ksrc/tools/testing/selftests/run_kselftest.sh" "$ksrc/tools/testing/selftests/kselftest" \
 	"$install/"
 make -s -C "$ROOT/samples" OUTPUT="$ROOT/build/samples"
+make -s -C "$ROOT/compare" KSRC="$ksrc" OUTPUT="$ROOT/build/compare/bin"
 echo "selftests: $(wc -l <"$install/kselftest-list.txt") in $install/kselftest-list.txt"
