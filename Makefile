@@ -5,13 +5,14 @@
 #
 #   make run     build the release kernel and module, boot, run the demo
 #   make check   lint, build the debug kernel and module, boot, run every selftest
+#   make compare device-dax against rust_pgmap: the DAX-gup mistake and the price of the fix
 #   make lint    rustfmt and clippy (CLIPPY=1 W=1), no warnings allowed
 #   make shell   an interactive guest with the module available
 #   make clean   remove build/ (the kernel cache stays; see README)
 
 PHASE := scripts/phase.sh
 
-.PHONY: run check lint shell clean setup kernel-% module-% selftests
+.PHONY: run check compare lint shell clean setup kernel-% module-% selftests
 
 setup:
 	@$(PHASE) setup scripts/setup-toolchain.sh
@@ -43,6 +44,9 @@ check: lint module-debug selftests
 	@$(PHASE) guest-check scripts/vm.sh debug check
 	@$(PHASE) guest-noregion scripts/vm.sh debug noregion --no-memmap
 	@scripts/check-results.py build/debug/guest-check build/debug/guest-noregion-nomemmap
+
+compare: module-compare
+	@$(PHASE) compare scripts/compare.sh
 
 shell: module-release selftests
 	@scripts/vm.sh release shell

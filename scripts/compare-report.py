@@ -1,0 +1,304 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""compare-report.py BUILD_COMPARE_DIR: the report of `make compare`.
+
+Reads what the compare boots wrote (key=value lines, see scripts/guest/compare.sh and
+compare/*.c) and the console of each device-dax negative-control boot, and writes report.md
+(Markdown) and report.png (the performance ratios, drawn with matplotlib) beside them. Exits 1
+if a result is missing or the benchmark boot's dmesg has a splat: then the comparison did not run.
+"""
+
+import re
+import statistics
+import sys
+from pathlib import Path
+
+HOLDERS = {
+    "vmsplice": "vmsplice pipe, 16 pages",
+    "odirect": "O_DIRECT write to null_blk (1 s completion), 16 pages",
+    "longterm": "gup_test PIN_LONGTERM_TEST_START, 16 pages",
+}
+TARGETS = ["anon", "devdax-4K", "devdax-2M", "rust_pgmap"]
+TARGET_NAMES = {
+    "anon": "anonymous",
+    "devdax-4K": "device-dax 4K",
+    "devdax-2M": "device-dax 2M",
+    "rust_pgmap": "rust_pgmap",
+}
+# The splats that make check rejects (scripts/check-results.py).
+SPLAT = re.compile(r"BUG:|WARNING:|KASAN|kmemleak|Oops|general protection|Call Trace|blocked for more than")
+
+
+def fail(msg):
+    print(f"compare-report: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def records(path):
+    """Each line as a dict of its key=value pairs, with the first bare word as 'kind'."""
+    out = []
+    for line in Path(path).read_text().splitlines():
+        words = line.split()
+        if not words:
+            continue
+        rec = {"kind": words[0] if "=" not in words[0] else ""}
+        for word in words:
+            if "=" in word:
+                key, value = word.split("=", 1)
+                rec[key] = value
+        out.append(rec)
+    return out
+
+
+class Metric:
+    """One performance row: how to get a sample from a record, and which way is better."""
+
+    def __init__(self, name, bench, unit, value, higher_is_better, target=None,
+                 where=lambda r: True):
+        self.name, self.bench, self.unit = name, bench, unit
+        self.value, self.higher_is_better, self.target = value, higher_is_better, target
+        self.where = where
+
+
+METRICS = [
+    Metric("fault-in, 64 MiB", "faultin", "pages/s",
+           lambda r: int(r["pages"]) / (int(r["faultin_ns"]) / 1e9), True, 0.95),
+    Metric("PIN_FAST_BENCHMARK, 64 MiB, 512 pages per call", "pin_fast", "ms",
+           lambda r: int(r["get_us"]) / 1e3, False, 0.95),
+    Metric("GUP_FAST_BENCHMARK, 64 MiB, 512 pages per call", "gup_fast", "ms",
+           lambda r: int(r["get_us"]) / 1e3, False, 0.95),
+    Metric("munmap of the faulted 64 MiB", "faultin", "ms",
+           lambda r: int(r["munmap_ns"]) / 1e6, False),
+    Metric("teardown, whole region, every page mapped", "teardown", "ms",
+           lambda r: int(r["teardown_ns"]) / 1e6, False, 1.2, lambda r: r["mapped"] != "0"),
+    Metric("teardown, whole region, nothing mapped", "teardown", "ms",
+           lambda r: int(r["teardown_ns"]) / 1e6, False, None, lambda r: r["mapped"] == "0"),
+    Metric("re-creation, whole region", "teardown", "ms",
+           lambda r: int(r["recreate_ns"]) / 1e6, False, 1.2),
+    Metric("memmap (struct page) per GiB", "teardown", "KiB",
+           lambda r: int(r["memmap_bytes_per_gib"]) / 1024, False),
+]
+
+
+def summarize(perf, metric, target):
+    samples = [metric.value(r) for r in perf
+               if r.get("bench") == metric.bench and r.get("target") == target
+               and metric.where(r)]
+    if not samples:
+        return None
+    return statistics.median(samples), min(samples), max(samples), len(samples)
+
+
+def speed_ratio(metric, ours, theirs):
+    """rust_pgmap's speed relative to another target: above 1 is faster (or smaller)."""
+    if not ours or not theirs or not ours[0] or not theirs[0]:
+        return None
+    return ours[0] / theirs[0] if metric.higher_is_better else theirs[0] / ours[0]
+
+
+def fmt(value):
+    if value is None:
+        return "n/a"
+    if value >= 10000:
+        return f"{value:,.0f}"
+    if value >= 100:
+        return f"{value:.0f}"
+    return f"{value:.3g}"
+
+
+def cell(summary):
+    if summary is None:
+        return "n/a"
+    med, lo, hi, _ = summary
+    return f"{fmt(med)} ({fmt(lo)}–{fmt(hi)})"
+
+
+def target_verdict(metric, ratio):
+    """The issue's targets: speed ratios for throughput, time ratios for teardown."""
+    if metric.target is None or ratio is None:
+        return ""
+    if metric.higher_is_better or metric.bench in ("pin_fast", "gup_fast"):
+        ok = ratio >= metric.target
+        return f"≥ {metric.target}: {'met' if ok else 'MISSED'}"
+    time_ratio = 1 / ratio
+    ok = time_ratio <= metric.target
+    return f"time ≤ {metric.target}×: {time_ratio:.2f}× {'met' if ok else 'MISSED'}"
+
+
+def performance(perf):
+    rows, ratios = [], []
+    header = ("| metric | unit | " + " | ".join(TARGET_NAMES[t] for t in TARGETS) +
+              " | rust_pgmap vs device-dax 4K | rust_pgmap vs anonymous | target |")
+    rows.append(header)
+    rows.append("|" + "---|" * (len(TARGETS) + 5))
+    for metric in METRICS:
+        s = {t: summarize(perf, metric, t) for t in TARGETS}
+        vs_dax = speed_ratio(metric, s["rust_pgmap"], s["devdax-4K"])
+        vs_anon = speed_ratio(metric, s["rust_pgmap"], s["anon"])
+        ratios.append((metric.name, vs_dax, vs_anon, metric))
+        rows.append(f"| {metric.name} | {metric.unit} | " +
+                    " | ".join(cell(s[t]) for t in TARGETS) +
+                    f" | {fmt(vs_dax)} | {fmt(vs_anon)} | {target_verdict(metric, vs_dax)} |")
+    return rows, ratios
+
+
+def first_oops(console):
+    """The first splat of a console log: its first line, and the function of its RIP."""
+    lines = console.splitlines()
+    for i, line in enumerate(lines):
+        if SPLAT.search(line):
+            first = re.sub(r"^\[[ 0-9.]+\] ", "", line).strip()
+            func = ""
+            for later in lines[i:i + 80]:
+                m = re.search(r"RIP: 0010:([A-Za-z0-9_.]+)\+", later)
+                if m:
+                    func = m.group(1)
+                    break
+            return first, func
+    return None, None
+
+
+def negative_row(holder, device, nc, console=None, boot_end=None):
+    by_kind = {}
+    for rec in nc:
+        by_kind.setdefault(rec["kind"], rec)
+    hold = by_kind.get("hold", {})
+    if "refused" in hold:
+        return (f"| {HOLDERS[holder]} | {device} | "
+                f"{by_kind.get('no-holder', {}).get('teardown_ms', '?')} ms: the pin was "
+                f"refused with {hold['refused']}, nothing to wait for | nothing pinned | n/a | "
+                f"clean |")
+    before = by_kind.get("before-release", {})
+    if before.get("teardown") == "returned":
+        td = f"{before['teardown_ms']} ms, **before** the holder let go"
+    elif before.get("teardown") == "waiting":
+        after = by_kind.get("after-release", {})
+        td = (f"{after.get('teardown_ms', '?')} ms: waited for the holder, returned "
+              f"{after.get('returned_ms_after_release', '?')} ms after it let go")
+    else:
+        td = "did not start"
+    data = by_kind.get("data", {})
+    intact = {"yes": "intact", "no": f"{data.get('bytes_wrong')} bytes wrong"}.get(
+        data.get("intact"), "never reached the holder")
+    if "unreadable" in data:
+        intact = f"unreadable: the holder's read failed with {data['unreadable']}"
+    oops, func = first_oops(console) if console is not None else (None, None)
+    if "result" in by_kind and not oops:
+        release, outcome = "released, no splat", "clean"
+        if device.startswith("device-dax"):
+            outcome = "clean: the mistake did **not** reproduce"
+    elif oops:
+        release = f"`{oops}`" + (f" in `{func}`" if func else "")
+        outcome = "**crashed** (the expected result on 6.12)" if device.startswith(
+            "device-dax") else "**crashed**"
+    else:
+        release = f"no result: the boot {boot_end or 'stopped'}"
+        outcome = "unknown"
+    return f"| {HOLDERS[holder]} | {device} | {td} | {release} | {intact} | {outcome} |"
+
+
+def negative_control(out):
+    rows = ["| holder | device | teardown | the holder's release | data | outcome |",
+            "|---|---|---|---|---|---|"]
+    for holder in HOLDERS:
+        nc = out / "guest-compare" / f"nc-rust_pgmap-{holder}.txt"
+        if not nc.exists():
+            fail(f"missing {nc}")
+        dmesg = (out / "guest-compare" / "dmesg.txt").read_text()
+        rows.append(negative_row(holder, "rust_pgmap", records(nc), dmesg))
+        boot = out / f"guest-compare-devdax-{holder}"
+        if not (boot / "nc.txt").exists():
+            fail(f"missing {boot / 'nc.txt'}")
+        end = (boot / "boot-end.txt").read_text().strip() if (
+            boot / "boot-end.txt").exists() else None
+        rows.append(negative_row(holder, "device-dax 4K", records(boot / "nc.txt"),
+                                 (boot / "console.log").read_text(errors="replace"), end))
+    return rows
+
+
+def plot(ratios, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [name for name, _, _, _ in ratios]
+    vs_dax = [r or 0 for _, r, _, _ in ratios]
+    vs_anon = [r or 0 for _, _, r, _ in ratios]
+    fig, ax = plt.subplots(figsize=(10, 5))
+    y = range(len(names))
+    ax.barh([i + 0.2 for i in y], vs_dax, height=0.4, label="vs device-dax (4K)")
+    ax.barh([i - 0.2 for i in y], vs_anon, height=0.4, label="vs anonymous memory", alpha=0.6)
+    for i, (_, _, _, metric) in enumerate(ratios):
+        if metric.target is not None:
+            goal = metric.target if metric.higher_is_better or metric.bench in (
+                "pin_fast", "gup_fast") else 1 / metric.target
+            ax.plot([goal, goal], [i - 0.45, i + 0.45], color="red", linewidth=1.5)
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_yticks(list(y))
+    ax.set_yticklabels(names)
+    ax.invert_yaxis()
+    ax.set_xlabel("rust_pgmap's speed relative to the other (1 = the same, "
+                  "> 1 = rust_pgmap faster or smaller; red = target)")
+    ax.legend(loc="lower right")
+    ax.set_title("rust_pgmap against device-dax and anonymous memory (medians, same boot)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main():
+    out = Path(sys.argv[1])
+    main_boot = out / "guest-compare"
+    for name in ("info.txt", "perf.txt", "dmesg.txt"):
+        if not (main_boot / name).exists():
+            fail(f"missing {main_boot / name}: the benchmark boot did not finish")
+    info = {}
+    for rec in records(main_boot / "info.txt"):
+        info.update(rec)
+    splats = [line for line in (main_boot / "dmesg.txt").read_text().splitlines()
+              if SPLAT.search(line)]
+    perf_rows, ratios = performance(records(main_boot / "perf.txt"))
+    missing = [name for name, vs_dax, _, _ in ratios if vs_dax is None]
+    if missing:
+        fail(f"no rust_pgmap or device-dax 4K result for: {', '.join(missing)}")
+
+    report = [
+        "# rust_pgmap against device-dax",
+        "",
+        f"Kernel {info.get('kernel')}, {info.get('cpus')} guest CPUs (QEMU TCG), "
+        f"{info.get('date')}. Regions (memmap=): {info.get('memmap')}; device-dax "
+        f"({info.get('devdax')}, {int(info.get('devdax_bytes', 0)) >> 20} MiB) on "
+        f"{info.get('devdax_region')}, rust_pgmap ({int(info.get('rust_pgmap_bytes', 0)) >> 20}"
+        f" MiB) on {info.get('rust_pgmap_region')} ({info.get('rust_pgmap_range')}). "
+        "Times are emulated: compare ratios, not absolute values.",
+        "",
+        "## The negative control",
+        "",
+        "A holder takes references on 16 pages of a 2 MiB shared mapping; the device is torn "
+        "down (device-dax: unbind from `device_dax`, as `daxctl disable-device` does; "
+        "rust_pgmap: `TEARDOWN`); then the holder lets go. Each device-dax case ran last, in a "
+        "boot of its own with `oops=panic`.",
+        "",
+        *negative_control(out),
+        "",
+        "## Performance",
+        "",
+        f"Median (min–max) of {info.get('runs')} runs per cell, interleaved across targets in "
+        "one boot. Ratios are rust_pgmap's speed relative to the other: above 1 means faster "
+        "(for times: the other's time divided by rust_pgmap's). `gup_test` is the kernel's "
+        "`tools/testing/selftests/mm/gup_test`, run with `-n 512 -m 64` (and `-S -f <device>`).",
+        "",
+        *perf_rows,
+        "",
+        "![ratios](report.png)",
+        "",
+    ]
+    if splats:
+        report += ["## The benchmark boot's dmesg is not clean", "", "```", *splats[:20], "```", ""]
+    (out / "report.md").write_text("\n".join(report))
+    plot(ratios, out / "report.png")
+    if splats:
+        fail(f"the benchmark boot logged {len(splats)} splat lines (see report.md)")
+
+
+if __name__ == "__main__":
+    main()

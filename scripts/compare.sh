@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# compare.sh: `make compare`. Builds the comparison programs, then boots the compare kernel
+# (release + the in-tree device-dax stack) four times, each on two 512 MiB memmap= regions:
+#   1. rust_pgmap's negative control, and every benchmark on anonymous memory, rust_pgmap,
+#      device-dax (4K) and device-dax (2M), in one boot;
+#   2.-4. device-dax's negative control, one holder per boot, each with oops=panic and a
+#      time limit: the Oops that its release is expected to cause ends that boot.
+# Then writes build/compare/report.md and report.png and prints the report. Exits 0 when every
+# scenario ran, whatever device-dax did.
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+phase=$ROOT/scripts/phase.sh
+export RUST_PGMAP_MEMMAP=${RUST_PGMAP_COMPARE_MEMMAP:-512M!1G 512M!4G}
+out=$ROOT/build/compare
+
+"$phase" compare-programs make -s -C "$ROOT/compare" KSRC="$(kernel_src_dir)" OUTPUT="$out/bin"
+"$phase" compare-main "$ROOT/scripts/vm.sh" compare compare
+[ "$(cat "$out/guest-compare/exit")" = 0 ] ||
+	die "the benchmark boot's script failed (see $out/guest-compare/compare.log)"
+
+for holder in longterm vmsplice odirect; do
+	rc=0
+	RUST_PGMAP_CASE=$holder RUST_PGMAP_VM_APPEND=oops=panic RUST_PGMAP_VM_TIMEOUT=300 \
+		"$phase" "compare-devdax-$holder" "$ROOT/scripts/vm.sh" compare compare-devdax \
+		2>"$out/devdax-$holder.vm.log" || rc=$?
+	case $rc in
+	0) how="ended normally" ;;
+	3) how="ended in a kernel panic" ;;
+	4) how="hung, and was stopped after its time limit" ;;
+	*) how="failed" ;;
+	esac
+	if ! grep -q '^case ' "$out/guest-compare-devdax-$holder/nc.txt" 2>/dev/null; then
+		cat "$out/devdax-$holder.vm.log" >&2
+		die "device-dax, $holder: the boot $how before the scenario ran"
+	fi
+	echo "$how" >"$out/guest-compare-devdax-$holder/boot-end.txt"
+	echo "compare: device-dax, $holder: the boot $how (see the report)"
+done
+
+"$phase" compare-report /usr/bin/python3 "$ROOT/scripts/compare-report.py" "$out"
+cat "$out/report.md"

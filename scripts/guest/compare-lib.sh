@@ -1,0 +1,34 @@
+# SPDX-License-Identifier: GPL-2.0
+# Sourced by the compare guest scripts: the libnvdimm regions and device-dax set-up.
+BIN=$COMPARE_BIN
+
+# Sets DAX_REGION and RUST_PGMAP_REGION: the nd regions of the first and second memmap= range,
+# in address order, which is also the order of rust_pgmap's region= parameter (RUST_PGMAP_INDEX).
+# With COMPARE_SWAP_REGIONS=1 the two swap places, to show that placement does not decide.
+compare_regions() {
+	local regions
+	regions=$(for r in /sys/bus/nd/devices/region*; do
+		echo "$(printf '%d' "$(cat "$r/resource")") ${r##*/}"
+	done | sort -n | awk '{ print $2 }')
+	DAX_REGION=$(echo "$regions" | sed -n 1p)
+	RUST_PGMAP_REGION=$(echo "$regions" | sed -n 2p)
+	RUST_PGMAP_INDEX=1
+	if [ "${COMPARE_SWAP_REGIONS:-0}" = 1 ]; then
+		DAX_REGION=$(echo "$regions" | sed -n 2p)
+		RUST_PGMAP_REGION=$(echo "$regions" | sed -n 1p)
+		RUST_PGMAP_INDEX=0
+	fi
+	[ -n "$DAX_REGION" ] && [ -n "$RUST_PGMAP_REGION" ] || {
+		echo "compare: needs two legacy pmem regions, found: $regions" >&2
+		return 1
+	}
+}
+
+# Reconfigures $DAX_REGION's namespace as device-dax with its memmap in RAM (-M mem, as
+# rust_pgmap's) and the given alignment; prints the character device's name.
+devdax_create() {
+	local align=$1 ns json
+	ns=$(basename "$(ls -d /sys/bus/nd/devices/"$DAX_REGION"/namespace*.0)")
+	json=$(ndctl create-namespace -f -e "$ns" -m devdax -M mem -a "$align")
+	echo "$json" | grep -oE '"chardev" *: *"dax[0-9.]+"' | grep -oE 'dax[0-9.]+'
+}

@@ -1,0 +1,63 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# In the guest, on the compare kernel with two memmap= regions of the same size: device-dax on
+# the first (the e820 pmem driver's namespace, reconfigured), rust_pgmap on the second (its
+# namespace's region disabled, then claimed with region=1). Runs rust_pgmap's negative control
+# and every benchmark, interleaved run by run across the targets so that a drift of the
+# emulation hits them alike. Results go to $OUT as key=value lines for compare-report.py.
+set -euo pipefail
+. "$ROOT/scripts/guest/compare-lib.sh"
+
+runs=${COMPARE_RUNS:-7}
+echo "info kernel=$(uname -r) cpus=$(nproc) date=$(date -u +%Y-%m-%dT%H:%MZ)" >"$OUT/info.txt"
+echo "info memmap=$(echo "$MEMMAP" | tr ' ' ',') runs=$runs" >>"$OUT/info.txt"
+
+compare_regions
+ndctl disable-region "$RUST_PGMAP_REGION" >/dev/null
+insmod "$MODULE" region="$RUST_PGMAP_INDEX"
+dax=$(devdax_create 4K)
+echo "info devdax=$dax devdax_region=$DAX_REGION rust_pgmap_region=$RUST_PGMAP_REGION" \
+	"rust_pgmap_bytes=$(($(awk '$1 == "nr_pages" { print $2 }' \
+		/sys/class/misc/rust_pgmap/status) * 4096))" \
+	"devdax_bytes=$(cat /sys/bus/dax/devices/"$dax"/size)" \
+	"rust_pgmap_range=$(grep -m1 rust_pgmap /proc/iomem | tr -d ' ' | cut -d: -f1)" >>"$OUT/info.txt"
+cat "$OUT/info.txt"
+
+echo "--- negative control, rust_pgmap"
+for holder in vmsplice odirect longterm; do
+	NEGATIVE_CONTROL_LOG=$OUT/nc-rust_pgmap-$holder.txt "$BIN/negative_control" "$holder" rust_pgmap
+done
+
+# One line per gup_test run: gup_test_line BENCH TARGET LINE.
+gup_bench() {
+	local bench=$1 target=$2 flag args
+	[ "$bench" = PIN_FAST ] && flag=-a || flag=-u
+	case $target in
+	anon) args=(-T) ;;
+	rust_pgmap) args=(-S -f /dev/rust_pgmap) ;;
+	*) args=(-S -f "/dev/$target") ;;
+	esac
+	"$BIN/gup_test" "$flag" -n 512 -m 64 -r 1 "${args[@]}" |
+		sed -n "s/^# ${bench}_BENCHMARK: Time: get:\([0-9]*\) put:\([0-9]*\) us.*/bench=${bench,,} target=$target get_us=\1 put_us=\2/p"
+}
+
+perf_rows() {
+	local targets=("$@") run target
+	for ((run = 0; run < runs; run++)); do
+		for target in "${targets[@]}"; do
+			"$BIN/pgmap_bench" faultin "$target" 64 1
+			gup_bench PIN_FAST "$target"
+			gup_bench GUP_FAST "$target"
+			[ "$target" = anon ] || "$BIN/pgmap_bench" teardown "$target" 1
+			[ "$target" = anon ] || "$BIN/pgmap_bench" teardown "$target" 1 0
+		done
+	done
+}
+
+echo "--- benchmarks: anonymous memory, rust_pgmap, device-dax (4K)"
+perf_rows anon rust_pgmap "$dax" | sed "s/target=$dax/target=devdax-4K/" | tee "$OUT/perf.txt"
+
+echo "--- benchmarks: device-dax (2M), the huge-page reference"
+dax=$(devdax_create 2M)
+perf_rows "$dax" | sed "s/target=$dax/target=devdax-2M/" | tee -a "$OUT/perf.txt"
+rmmod rust_pgmap
