@@ -224,7 +224,7 @@ def plot(ratios, path):
     names = [name for name, _, _, _ in ratios]
     vs_dax = [r or 0 for _, r, _, _ in ratios]
     vs_anon = [r or 0 for _, _, r, _ in ratios]
-    fig, ax = plt.subplots(figsize=(10, 5))
+    fig, ax = plt.subplots(figsize=(11, 5.5))
     y = range(len(names))
     ax.barh([i + 0.2 for i in y], vs_dax, height=0.4, label="vs device-dax (4K)")
     ax.barh([i - 0.2 for i in y], vs_anon, height=0.4, label="vs anonymous memory", alpha=0.6)
@@ -237,10 +237,11 @@ def plot(ratios, path):
     ax.set_yticks(list(y))
     ax.set_yticklabels(names)
     ax.invert_yaxis()
-    ax.set_xlabel("rust_pgmap's speed relative to the other (1 = the same, "
-                  "> 1 = rust_pgmap faster or smaller; red = target)")
+    ax.set_xlabel("rust_pgmap's speed relative to the other: 1 = the same, > 1 = rust_pgmap "
+                  "faster (or smaller)\nred: the target against device-dax (4K)")
     ax.legend(loc="lower right")
-    ax.set_title("rust_pgmap against device-dax and anonymous memory (medians, same boot)")
+    ax.set_title("rust_pgmap against device-dax and anonymous memory\n"
+                 "(medians of one boot)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
