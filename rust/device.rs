@@ -15,7 +15,7 @@ use crate::{
     },
     ffi,
     hold::{Hold, OwnerName, Revoke},
-    pgmap::{BusySummary, Pgmap, PgmapCounters, PgmapOps, PgmapState},
+    pgmap::{BusySummary, Pgmap, PgmapCounters, PgmapOps, PgmapState, RefMode},
 };
 use core::{
     fmt::{self, Write},
@@ -89,6 +89,8 @@ pub struct PgmapDevice {
     holds: Mutex<HoldRegistry>,
     /// Shared with every pgmap, whose mapped folios name it as their mapping.
     mapping: Arc<SharedMapping>,
+    /// The same for every pgmap of the device.
+    mode: RefMode,
     generation: AtomicU32,
     /// Pages held by the test device's PIN, over all open files.
     pub(crate) pinned: AtomicU64,
@@ -100,9 +102,9 @@ pub struct PgmapDevice {
 
 impl PgmapDevice {
     /// Creates the first pgmap over `region`.
-    pub fn new(region: LegacyPmemRegion) -> Result<impl PinInit<Self, Error>> {
+    pub fn new(region: LegacyPmemRegion, mode: RefMode) -> Result<impl PinInit<Self, Error>> {
         let mapping = Arc::new(SharedMapping::new()?, GFP_KERNEL)?;
-        let pgmap = Self::create_pgmap(&region, &mapping)?;
+        let pgmap = Self::create_pgmap(&region, &mapping, mode)?;
         Ok(try_pin_init!(Self {
             current <- new_mutex!(pgmap),
             holds <- new_mutex!(HoldRegistry {
@@ -110,6 +112,7 @@ impl PgmapDevice {
                 holds: RBTree::new(),
             }),
             mapping,
+            mode,
             generation: AtomicU32::new(1),
             pinned: AtomicU64::new(0),
             held: AtomicU64::new(0),
@@ -120,6 +123,7 @@ impl PgmapDevice {
     fn create_pgmap(
         region: &LegacyPmemRegion,
         mapping: &Arc<SharedMapping>,
+        mode: RefMode,
     ) -> Result<Arc<DevicePgmap>> {
         let range = region.range();
         Arc::pin_init(
@@ -127,10 +131,16 @@ impl PgmapDevice {
                 range.start,
                 range.size,
                 FreeStats::default(),
+                mode,
                 Some(mapping.clone()),
             )?,
             GFP_KERNEL,
         )
+    }
+
+    /// How the device's busy pages keep its pgmap alive.
+    pub fn mode(&self) -> RefMode {
+        self.mode
     }
 
     /// The claimed region.
@@ -236,7 +246,7 @@ impl PgmapDevice {
         if current.counters().state != PgmapState::Dead {
             return Err(EBUSY);
         }
-        *current = Self::create_pgmap(&self.region, &self.mapping)?;
+        *current = Self::create_pgmap(&self.region, &self.mapping, self.mode)?;
         let generation = self
             .generation
             .fetch_add(1, Ordering::Relaxed)

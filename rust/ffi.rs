@@ -56,10 +56,23 @@ pub(crate) fn in_task() -> bool {
     unsafe { rust_pgmap_in_task() }
 }
 
+/// Lets other tasks run if this one has used its share of the CPU; may sleep.
+pub(crate) fn cond_resched() {
+    // SAFETY: Callers run in task context, where sleeping is allowed.
+    unsafe { rust_pgmap_cond_resched() }
+}
+
 /// Whether the caller runs in a hard IRQ handler (C's `in_hardirq()`).
 pub(crate) fn in_hardirq() -> bool {
     // SAFETY: Reads the preempt count of the current CPU.
     unsafe { rust_pgmap_in_hardirq() }
+}
+
+/// The `refmode` module parameter, as given.
+pub(crate) fn refmode_param() -> &'static kernel::str::CStr {
+    // SAFETY: A charp module parameter is a NUL-terminated string that only changes at load
+    // time, before any caller runs.
+    unsafe { kernel::str::CStr::from_char_ptr(rust_pgmap_refmode_param()) }
 }
 
 /// The `region` module parameter: which legacy pmem region to claim.

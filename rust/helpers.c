@@ -71,6 +71,16 @@ bool rust_pgmap_get_page_unless_zero(struct page *page)
 	return get_page_unless_zero(page);
 }
 
+void rust_pgmap_cond_resched(void)
+{
+	cond_resched();
+}
+
+int rust_pgmap_page_ref_inc_return(struct page *page)
+{
+	return page_ref_inc_return(page);
+}
+
 void rust_pgmap_put_page(struct page *page)
 {
 	put_page(page);
@@ -216,19 +226,53 @@ void rust_pgmap_memcpy_to_page(struct page *page, size_t offset, const void *fro
 	memcpy_to_page(page, offset, from, len);
 }
 
-/* debugfs: one read-only seq_file whose text the Rust side writes. */
-static int outstanding_show(struct seq_file *seq, void *v)
+/*
+ * debugfs: one seq_file whose text the Rust side writes, and which takes a short command when
+ * the Rust side has a store callback.
+ */
+static int rust_pgmap_debugfs_show(struct seq_file *seq, void *v)
 {
 	struct rust_pgmap_debugfs *d = seq->private;
 
 	return d->show(seq, d->data);
 }
-DEFINE_SHOW_ATTRIBUTE(outstanding);
+
+static int rust_pgmap_debugfs_open(struct inode *inode, struct file *file)
+{
+	return single_open(file, rust_pgmap_debugfs_show, inode->i_private);
+}
+
+static ssize_t rust_pgmap_debugfs_write(struct file *file, const char __user *ubuf, size_t len,
+					loff_t *ppos)
+{
+	struct rust_pgmap_debugfs *d = ((struct seq_file *)file->private_data)->private;
+	char input[64];
+	int ret;
+
+	if (!d->store)
+		return -EPERM;
+	if (len >= sizeof(input))
+		return -EINVAL;
+	if (copy_from_user(input, ubuf, len))
+		return -EFAULT;
+	input[len] = 0;
+	ret = d->store(d->data, input, len);
+	return ret ? ret : len;
+}
+
+static const struct file_operations rust_pgmap_debugfs_fops = {
+	.owner = THIS_MODULE,
+	.open = rust_pgmap_debugfs_open,
+	.read = seq_read,
+	.llseek = seq_lseek,
+	.release = single_release,
+	.write = rust_pgmap_debugfs_write,
+};
 
 void rust_pgmap_debugfs_create(struct rust_pgmap_debugfs *d, const char *dir, const char *file)
 {
 	d->dir = debugfs_create_dir(dir, NULL);
-	debugfs_create_file(file, 0400, d->dir, d, &outstanding_fops);
+	debugfs_create_file(file, d->store ? 0600 : 0400, d->dir, d, &rust_pgmap_debugfs_fops);
 }
 
 void rust_pgmap_debugfs_remove(struct rust_pgmap_debugfs *d)
@@ -285,6 +329,17 @@ MODULE_PARM_DESC(region, "index of the memmap=<size>!<start> region to claim (de
 unsigned int rust_pgmap_region_param(void)
 {
 	return region;
+}
+
+/* How busy pages keep the pgmap alive: see enum RefMode in pgmap.rs. */
+static char *refmode = "folio";
+module_param(refmode, charp, 0444);
+MODULE_PARM_DESC(refmode, "folio (a pgmap reference per requested folio, the default) or scan "
+		 "(no per-folio reference; teardown sweeps until every page is idle)");
+
+const char *rust_pgmap_refmode_param(void)
+{
+	return refmode;
 }
 
 bool rust_pgmap_log_ratelimit(void)

@@ -29,6 +29,8 @@ unsigned long rust_pgmap_page_to_pfn(struct page *page);
 struct dev_pagemap *rust_pgmap_page_pgmap(struct page *page);
 int rust_pgmap_page_count(struct page *page);
 bool rust_pgmap_get_page_unless_zero(struct page *page);
+int rust_pgmap_page_ref_inc_return(struct page *page);
+void rust_pgmap_cond_resched(void);
 void rust_pgmap_put_page(struct page *page);
 void rust_pgmap_zone_device_folio_init(struct page *page);
 void rust_pgmap_folio_set_file_mapping(struct page *page, struct address_space *mapping,
@@ -61,6 +63,8 @@ void rust_pgmap_file_set_mapping(struct file *file, struct address_space *mappin
 struct rust_pgmap_debugfs {
 	struct dentry *dir;
 	int (*show)(struct seq_file *seq, void *data);
+	/* NULL for a read-only file; else called with what was written, NUL-terminated. */
+	int (*store)(void *data, const char *input, size_t len);
 	void *data;
 };
 
@@ -69,6 +73,7 @@ void rust_pgmap_debugfs_remove(struct rust_pgmap_debugfs *d);
 int rust_pgmap_seq_write(struct seq_file *seq, const char *s, size_t len);
 
 unsigned int rust_pgmap_region_param(void);
+const char *rust_pgmap_refmode_param(void);
 
 /* Calls fn(data) in hard interrupt context, as a device's completion interrupt would. */
 void rust_pgmap_call_in_hardirq(void (*fn)(void *data), void *data);

@@ -19,6 +19,11 @@
 //! exactly one (the free path), and `outstanding = requested - freed` counts the folios that
 //! still hold one.
 //!
+//! That is [`RefMode::Folio`], the default. [`RefMode::Scan`] is the other answer to the same
+//! question, measured side by side: no per-folio reference at all, pages idle at refcount 1
+//! (`MEMORY_DEVICE_GENERIC`, as device-dax's), and a teardown that, after the kill and the zap,
+//! sweeps the pages until every one is idle before it calls `memunmap_pages()`.
+//!
 //! A page is idle only once its `page_free` has run, not when its refcount reaches 0:
 //! `free_zone_device_folio()` calls `page_free` after the last put, so a request that trusted
 //! the refcount could hand out a page whose free is still in flight, and `page_free` would then
@@ -46,6 +51,43 @@ use kernel::{
 };
 
 use crate::compat::page::Page;
+
+/// The first and the longest sleep between two polls of a [`RefMode::Scan`] sweep that waits
+/// for a busy page. Nothing calls us when a page goes idle, so the sweep polls; doubling from
+/// 1 ms keeps a short wait short, and the cap bounds how late the sweep notices the last put.
+const SWEEP_FIRST_SLEEP_MS: u32 = 1;
+const SWEEP_MAX_SLEEP_MS: u32 = 16;
+
+/// How a [`Pgmap`] keeps itself alive while its pages are in use: the thread's two answers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RefMode {
+    /// `MEMORY_DEVICE_COHERENT`: pages idle at refcount 0, a request (0->1) takes a pgmap
+    /// reference and `page_free` (1->0) drops it; the drain waits for `freed == requested`.
+    Folio,
+    /// `MEMORY_DEVICE_GENERIC`: pages idle at refcount 1 and hold no pgmap reference of their
+    /// own (`memremap_pages()` takes one for all of them); nothing is called on the last put,
+    /// so the teardown sweeps the pages, polling each busy one until it is idle.
+    Scan,
+}
+
+impl RefMode {
+    /// Parses the `refmode` module parameter.
+    pub fn parse(name: &CStr) -> Option<Self> {
+        match name.as_bytes() {
+            b"folio" => Some(Self::Folio),
+            b"scan" => Some(Self::Scan),
+            _ => None,
+        }
+    }
+
+    /// The name that `parse` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Folio => "folio",
+            Self::Scan => "scan",
+        }
+    }
+}
 
 /// How often a drain that is still waiting says so in the log.
 ///
@@ -80,9 +122,10 @@ pub enum PgmapState {
 pub struct PgmapCounters {
     /// Where the pgmap is in its lifecycle.
     pub state: PgmapState,
-    /// Folios that made the 0->1 transition.
+    /// Folios that made the 0->1 transition ([`RefMode::Scan`]: the idle->busy one, 1->2).
     pub requested: u64,
-    /// Folios that came back through `page_free`.
+    /// Folios that came back through `page_free` ([`RefMode::Scan`], which has no callback:
+    /// `requested` minus the pages busy now, counted by a sweep).
     pub freed: u64,
     /// `page_free` calls that found their page in use again. Nonzero means a page was handed
     /// out before its free had finished.
@@ -108,11 +151,14 @@ impl PgmapCounters {
 ///   `freed` counts `page_free` calls, so `freed <= requested`.
 /// - `dying` is true from the moment `state` leaves [`PgmapState::Live`].
 /// - `drained` is completed once `dying` is set and `freed == requested`; `drained_work` is
-///   initialised and completes it when it runs.
+///   initialised and completes it when it runs. Both are used in [`RefMode::Folio`] only.
+/// - In [`RefMode::Scan`] every page has a refcount of at least 1 while the pagemap is mapped,
+///   and `page_free` never runs; `freed` stays 0.
 /// - A page is marked idle in `idle` exactly when it is not requested, or its `page_free` has
 ///   run since its last request; it is marked busy only under the `state` lock.
-/// - A page's `mapping` is either NULL or `file_mapping`'s, which lives as long as `self`:
-///   `free_zone_device_folio()` clears it before `page_free`, so before `memunmap_pages()`.
+/// - A page's `mapping` is either NULL or `file_mapping`'s, which lives as long as `self`, so
+///   longer than the memmap. ([`RefMode::Folio`]: `free_zone_device_folio()` also clears it
+///   before `page_free`; [`RefMode::Scan`]: it stays set, as device-dax's does.)
 #[pin_data(PinnedDrop)]
 pub struct Pgmap<T: PgmapOps> {
     #[pin]
@@ -131,6 +177,7 @@ pub struct Pgmap<T: PgmapOps> {
     first_pfn: usize,
     nr_pages: usize,
     ops: T,
+    mode: RefMode,
     file_mapping: Option<Arc<SharedMapping>>,
     // Last, so that `page_free` can find every other field initialized.
     #[pin]
@@ -164,12 +211,15 @@ impl<T: PgmapOps> Pgmap<T> {
         start: u64,
         size: u64,
         ops: T,
+        mode: RefMode,
         file_mapping: Option<Arc<SharedMapping>>,
     ) -> Result<impl PinInit<Self, Error>> {
         let page_size = PAGE_SIZE as u64;
         let first_pfn = (start / page_size) as usize;
         let nr_pages = (size / page_size) as usize;
         let idle = IdleMap::new(nr_pages)?;
+        // The initializer sees the fields set before `pagemap` as references, not values.
+        let memremap_mode = mode;
         Ok(try_pin_init!(Self {
             state <- new_mutex!(PgmapState::Live),
             dying: AtomicBool::new(false),
@@ -189,17 +239,25 @@ impl<T: PgmapOps> Pgmap<T> {
             first_pfn,
             nr_pages,
             ops,
+            mode,
             file_mapping,
-            pagemap <- Self::memremap(start, size),
+            pagemap <- Self::memremap(start, size, memremap_mode),
         }))
     }
 
-    fn memremap(start: u64, size: u64) -> impl PinInit<Opaque<bindings::dev_pagemap>, Error> {
+    fn memremap(
+        start: u64,
+        size: u64,
+        mode: RefMode,
+    ) -> impl PinInit<Opaque<bindings::dev_pagemap>, Error> {
         let init = move |slot: *mut Opaque<bindings::dev_pagemap>| {
             let pagemap = Opaque::raw_get(slot);
             // SAFETY: All-zero is a valid `dev_pagemap`: no ops, no ranges.
             let mut pm: bindings::dev_pagemap = unsafe { core::mem::zeroed() };
-            pm.type_ = bindings::memory_type_MEMORY_DEVICE_COHERENT;
+            pm.type_ = match mode {
+                RefMode::Folio => bindings::memory_type_MEMORY_DEVICE_COHERENT,
+                RefMode::Scan => bindings::memory_type_MEMORY_DEVICE_GENERIC,
+            };
             // SAFETY: `nr_range` is 1, so the union holds `range`.
             let range = unsafe { pm.__bindgen_anon_1.range.as_mut() };
             *range = bindings::range {
@@ -207,7 +265,11 @@ impl<T: PgmapOps> Pgmap<T> {
                 end: start + size - 1,
             };
             pm.nr_range = 1;
-            pm.ops = &Self::OPS;
+            // A GENERIC page never reaches refcount 0 unless its count is broken; without ops,
+            // free_zone_device_folio() then warns instead of calling us.
+            if mode == RefMode::Folio {
+                pm.ops = &Self::OPS;
+            }
             // Any unique cookie: it names who may migrate these pages, and nobody does.
             pm.owner = pagemap.cast();
             // SAFETY: `slot` is valid for writes.
@@ -233,12 +295,32 @@ impl<T: PgmapOps> Pgmap<T> {
         &self.ops
     }
 
-    /// Reads the counters.
+    /// How busy pages keep this pgmap alive.
+    pub fn mode(&self) -> RefMode {
+        self.mode
+    }
+
+    /// Reads the counters. In [`RefMode::Scan`] this sweeps the pages.
     pub fn counters(&self) -> PgmapCounters {
-        let state = *self.state.lock();
+        let guard = self.state.lock();
+        let state = *guard;
         // Read `freed` first so that `freed <= requested` holds in the snapshot.
-        let freed = self.freed.load(Ordering::SeqCst);
+        let mut freed = self.freed.load(Ordering::SeqCst);
         let requested = self.requested.load(Ordering::SeqCst);
+        if self.mode == RefMode::Scan {
+            let busy = if state == PgmapState::Dead {
+                0
+            } else {
+                (0..self.nr_pages)
+                    // SAFETY: `i < nr_pages`, and we hold the state lock with the pgmap not
+                    // dead.
+                    .filter(|&i| self.is_busy(i, unsafe { self.page_unchecked(i) }))
+                    .count() as u64
+            };
+            // A gup-fast walk that raced a zap holds a page for a moment without a request.
+            freed = requested.saturating_sub(busy);
+        }
+        drop(guard);
         PgmapCounters {
             state,
             requested,
@@ -260,9 +342,12 @@ impl<T: PgmapOps> Pgmap<T> {
         if *state == PgmapState::Dead {
             return;
         }
-        for index in (0..self.nr_pages).filter(|&i| !self.idle.is_idle(i)) {
+        for index in 0..self.nr_pages {
             // SAFETY: `index < nr_pages`, and we hold the state lock with the pgmap not dead.
             let page = unsafe { self.page_unchecked(index) };
+            if !self.is_busy(index, page) {
+                continue;
+            }
             f(&BusyPage {
                 index,
                 ref_count: page.ref_count(),
@@ -339,6 +424,10 @@ impl<T: PgmapOps> Pgmap<T> {
     /// Waits for `drained`, logging every few seconds what is still out.
     fn drain(&self, interruptible: bool, holders: &dyn Fn(&mut LogText)) -> Result<Ktime> {
         let start = Ktime::ktime_get();
+        if self.mode == RefMode::Scan {
+            self.sweep(interruptible, holders)?;
+            return Ok(Ktime::ktime_get() - start);
+        }
         let outstanding = self.outstanding();
         if outstanding != 0 {
             pr_info!(
@@ -427,6 +516,87 @@ impl<T: PgmapOps> Pgmap<T> {
 
     /// The struct page at `index`.
     ///
+    /// Whether the page at `index` is in use: requested and its free not yet run
+    /// ([`RefMode::Folio`]), or referenced by more than its idle count of 1 ([`RefMode::Scan`]).
+    fn is_busy(&self, index: usize, page: &Page) -> bool {
+        match self.mode {
+            RefMode::Folio => !self.idle.is_idle(index),
+            RefMode::Scan => page.ref_count() > 1,
+        }
+    }
+
+    /// The drain of [`RefMode::Scan`]: sweeps the pages in offset order, and polls each busy one,
+    /// sleeping [`SWEEP_FIRST_SLEEP_MS`] and doubling up to [`SWEEP_MAX_SLEEP_MS`], until it is
+    /// idle. After the kill and the zap nothing can make an idle page busy again for longer than
+    /// a gup-fast walk that raced the zap, which an RCU grace period waits out, so one pass
+    /// suffices. Returns early if another teardown unmapped the pgmap meanwhile.
+    fn sweep(&self, interruptible: bool, holders: &dyn Fn(&mut LogText)) -> Result<()> {
+        let start = Ktime::ktime_get();
+        let mut next_log = DRAIN_LOG_PERIOD_MS;
+        let mut index = 0;
+        let mut sleep_ms = SWEEP_FIRST_SLEEP_MS;
+        let mut logged = false;
+        loop {
+            {
+                let state = self.state.lock();
+                if *state == PgmapState::Dead {
+                    return Ok(());
+                }
+                while index < self.nr_pages {
+                    // SAFETY: `index < nr_pages`, and we hold the state lock with the pgmap not
+                    // dead.
+                    let page = unsafe { self.page_unchecked(index) };
+                    if self.is_busy(index, page) {
+                        break;
+                    }
+                    index += 1;
+                }
+            }
+            if index == self.nr_pages {
+                // A gup-fast walk that read a PTE before the zap may still hold a page that the
+                // sweep passed, for the moment before it sees the PTE changed and puts it back.
+                // It runs with interrupts disabled, an RCU read-side section: after a grace
+                // period every such walk is over.
+                // SAFETY: Sleeping is allowed here: teardown runs in task context.
+                unsafe { bindings::synchronize_rcu() };
+                if logged {
+                    pr_info!(
+                        "drained after {} ms\n",
+                        (Ktime::ktime_get() - start).to_ms()
+                    );
+                }
+                return Ok(());
+            }
+            let waited_ms = (Ktime::ktime_get() - start).to_ms();
+            if !logged || waited_ms >= i64::from(next_log) {
+                if logged {
+                    next_log += DRAIN_LOG_PERIOD_MS;
+                }
+                logged = true;
+                pr_info!(
+                    "draining: {}{}{}\n",
+                    if waited_ms > 0 { "still " } else { "" },
+                    self.busy_summary(),
+                    LogText::of(holders)
+                );
+            }
+            if interruptible {
+                // SAFETY: Sleeping is allowed here: teardown runs in task context.
+                if unsafe { bindings::msleep_interruptible(sleep_ms) } != 0 {
+                    pr_info!(
+                        "drain interrupted: {} folios outstanding\n",
+                        self.outstanding()
+                    );
+                    return Err(EINTR);
+                }
+            } else {
+                // SAFETY: As above.
+                unsafe { bindings::msleep(sleep_ms) };
+            }
+            sleep_ms = (sleep_ms * 2).min(SWEEP_MAX_SLEEP_MS);
+        }
+    }
+
     /// # Safety
     ///
     /// `index < nr_pages`, and the caller holds the state lock with the pgmap not dead (so that
@@ -518,8 +688,10 @@ impl<'a, T: PgmapOps> LiveGuard<'a, T> {
         self.check_range(offset, nr)?;
         // Only requests mark pages busy, and only under the state lock that we hold, so an idle
         // page stays idle until we take it: the check and the requests below cannot race.
-        if (offset..offset + nr).any(|i| !self.pgmap.idle.is_idle(i)) {
-            return Err(EBUSY);
+        for i in offset..offset + nr {
+            if self.pgmap.is_busy(i, self.page(i)?) {
+                return Err(EBUSY);
+            }
         }
         // INVARIANT: Empty at first, and grown by one with each 0->1 transition we make, so
         // that an early return puts what was taken.
@@ -542,6 +714,16 @@ impl<'a, T: PgmapOps> LiveGuard<'a, T> {
     /// retries (a fault by returning without a mapping, so that the access faults again).
     pub fn get_or_request_folio(&self, offset: usize) -> Result<Folios> {
         let page = self.page(offset)?;
+        if self.pgmap.mode == RefMode::Scan {
+            // Every page has a count of at least 1 here; only an idle one goes from 1 to 2, and
+            // an idle page is mapped nowhere, so nobody reads its mapping meanwhile.
+            if page.get_counting() == 2 {
+                self.pgmap.requested.fetch_add(1, Ordering::SeqCst);
+                self.set_file_mapping(offset, page);
+            }
+            // INVARIANT: `get_counting()` gave us one reference on the page.
+            return Ok(Folios { first: page, nr: 1 });
+        }
         if !page.try_get() {
             // Nothing but a request can raise a count of 0, and we hold the state lock: the
             // page stays unreferenced, and is either idle or on its way there.
@@ -549,27 +731,37 @@ impl<'a, T: PgmapOps> LiveGuard<'a, T> {
                 return Err(EAGAIN);
             }
             self.request_idle(offset, page);
-            if let Some(file_mapping) = &self.pgmap.file_mapping {
-                // SAFETY: We made the 0->1 transition under the state lock, and the page is not
-                // mapped yet, so nobody else can read its mapping. By the type invariants of
-                // `Pgmap` the mapping outlives the page's tenure.
-                unsafe {
-                    ffi::rust_pgmap_folio_set_file_mapping(
-                        page.as_ptr(),
-                        file_mapping.as_ptr(),
-                        offset as _,
-                    )
-                };
-            }
+            self.set_file_mapping(offset, page);
         }
         // INVARIANT: Either `try_get()` or the request gave us one reference on the page.
         Ok(Folios { first: page, nr: 1 })
     }
 
+    /// Names the pgmap's file mapping as the mapping of `page`, just requested at `offset`.
+    fn set_file_mapping(&self, offset: usize, page: &Page) {
+        if let Some(file_mapping) = &self.pgmap.file_mapping {
+            // SAFETY: The caller just made the page's idle->busy transition under the state
+            // lock, and an idle page is mapped nowhere, so nobody else reads its mapping. By the
+            // type invariants of `Pgmap` the mapping outlives the pagemap.
+            unsafe {
+                ffi::rust_pgmap_folio_set_file_mapping(
+                    page.as_ptr(),
+                    file_mapping.as_ptr(),
+                    offset as _,
+                )
+            };
+        }
+    }
+
     /// Hands out the idle page `page`, at `index`.
     fn request_idle(&self, index: usize, page: &Page) {
-        self.pgmap.idle.set_busy(index);
         self.pgmap.requested.fetch_add(1, Ordering::SeqCst);
+        if self.pgmap.mode == RefMode::Scan {
+            // Idle at 1: the reference is ours, and no pgmap reference goes with it.
+            page.get_counting();
+            return;
+        }
+        self.pgmap.idle.set_busy(index);
         // SAFETY: The page is ours and idle: its refcount is 0 and its last `page_free` has
         // returned. The pgmap is live, so `zone_device_page_init()` finds its percpu reference
         // alive.
@@ -611,6 +803,17 @@ impl Folios {
     /// Number of folios held.
     pub fn count(&self) -> usize {
         self.nr
+    }
+
+    /// Takes and drops one more reference on each folio: the bare refcount cost of a request,
+    /// for comparison.
+    pub fn get_put_each(&self) {
+        for i in 0..self.nr {
+            let page = self.page(i);
+            page.get_counting();
+            // SAFETY: We took that reference just above; it is ours to put.
+            unsafe { ffi::rust_pgmap_put_page(page.as_ptr()) };
+        }
     }
 }
 

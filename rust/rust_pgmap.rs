@@ -8,6 +8,7 @@
 //! device in [`test_device`]; the abstractions that 6.12's `kernel` crate lacks in [`compat`].
 
 pub mod api;
+pub mod bench;
 pub mod compat;
 pub mod device;
 mod ffi;
@@ -15,9 +16,11 @@ pub mod hold;
 pub mod pgmap;
 pub mod test_device;
 
+use bench::RequestBench;
 use compat::{debugfs::DebugfsFile, miscdevice::MiscDeviceRegistration, region::LegacyPmemRegion};
 use device::{OutstandingPages, PgmapDevice};
 use kernel::{c_str, prelude::*, sync::Arc};
+use pgmap::RefMode;
 use test_device::TestDevice;
 
 module! {
@@ -28,14 +31,22 @@ module! {
     license: "GPL",
 }
 
-// Fields drop in order: the debugfs file, then the device.
+// Fields drop in order: the debugfs files, then the device.
 struct RustPgmap {
+    _bench: Pin<KBox<DebugfsFile<RequestBench>>>,
     _outstanding: Pin<KBox<DebugfsFile<OutstandingPages>>>,
     _misc: Pin<KBox<MiscDeviceRegistration<TestDevice>>>,
 }
 
 impl kernel::Module for RustPgmap {
     fn init(module: &'static ThisModule) -> Result<Self> {
+        let Some(mode) = RefMode::parse(ffi::refmode_param()) else {
+            pr_err!(
+                "refmode={:?}: not a mode; use folio or scan\n",
+                ffi::refmode_param()
+            );
+            return Err(EINVAL);
+        };
         let index = ffi::region_param();
         let region = LegacyPmemRegion::claim(c_str!("rust_pgmap"), index).inspect_err(|err| {
             if *err == ENODEV {
@@ -48,7 +59,7 @@ impl kernel::Module for RustPgmap {
             }
         })?;
         let range = region.range();
-        let device = Arc::pin_init(PgmapDevice::new(region)?, GFP_KERNEL)?;
+        let device = Arc::pin_init(PgmapDevice::new(region, mode)?, GFP_KERNEL)?;
         let nr_pages = device.region().range().size as usize / kernel::page::PAGE_SIZE;
         let outstanding = KBox::pin_init(
             DebugfsFile::new(
@@ -58,18 +69,28 @@ impl kernel::Module for RustPgmap {
             ),
             GFP_KERNEL,
         )?;
+        let bench = KBox::pin_init(
+            DebugfsFile::new(
+                c_str!("rust_pgmap_bench"),
+                c_str!("request_release"),
+                RequestBench::new(device.clone()),
+            ),
+            GFP_KERNEL,
+        )?;
         let misc = KBox::pin_init(
             MiscDeviceRegistration::register(c_str!("rust_pgmap"), 0o600, module, device.clone()),
             GFP_KERNEL,
         )?;
         api::publish(device);
         pr_info!(
-            "registered /dev/rust_pgmap: pmem {:#x}-{:#x}, {} pages\n",
+            "registered /dev/rust_pgmap: pmem {:#x}-{:#x}, {} pages, refmode {}\n",
             range.start,
             range.start + range.size - 1,
-            nr_pages
+            nr_pages,
+            mode.name()
         );
         Ok(Self {
+            _bench: bench,
             _outstanding: outstanding,
             _misc: misc,
         })

@@ -332,6 +332,7 @@ impl MiscDevice for TestDevice {
             _ => "dead",
         };
         writeln!(out, "state {state}")?;
+        writeln!(out, "refmode {}", device.mode().name())?;
         writeln!(out, "generation {}", s.generation)?;
         writeln!(out, "nr_pages {}", s.nr_pages)?;
         writeln!(out, "requested {}", s.requested)?;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A debugfs directory with one read-only file whose text its owner writes, as a `seq_file`.
+//! A debugfs directory with one file whose text its owner writes, as a `seq_file`, and which
+//! may take a short command.
 //!
 //! 6.12's crate has no debugfs. Upstream's later `kernel::debugfs` (6.18) has a different shape
 //! (`Dir`, `File` over typed data); this stand-in is just what the driver needs.
@@ -11,10 +12,19 @@ use crate::ffi;
 use core::{fmt, marker::PhantomData};
 use kernel::{bindings, init::PinInit, prelude::*, str::CStr, types::Opaque};
 
-/// Writes the text of a debugfs file.
+/// Writes the text of a debugfs file, and takes what is written to it.
 pub trait DebugfsShow: Send + Sync {
+    /// Whether the file takes commands ([`DebugfsShow::store`]); it is then mode 0600, else
+    /// 0400.
+    const WRITABLE: bool = false;
+
     /// Writes the whole text. Called for each read from the start of the file; may sleep.
     fn show(&self, out: &mut SeqWriter<'_>) -> fmt::Result;
+
+    /// Takes one write of at most 63 bytes, in task context; may sleep.
+    fn store(&self, _input: &[u8]) -> Result {
+        Err(EPERM)
+    }
 }
 
 /// The text of a `seq_file` being shown.
@@ -70,6 +80,9 @@ impl<T: DebugfsShow> DebugfsFile<T> {
                 // SAFETY: Just initialised; nobody else knows of it yet.
                 let d = unsafe { &mut *inner };
                 d.show = Some(Self::show_callback);
+                if T::WRITABLE {
+                    d.store = Some(Self::store_callback);
+                }
                 d.data = this.as_ptr().cast();
                 // SAFETY: `inner` is set up and pinned; `dir` and `file` are static strings.
                 // INVARIANT: `data` points to `self`, whose `data` field is initialised.
@@ -96,6 +109,27 @@ impl<T: DebugfsShow> DebugfsFile<T> {
         // An error is an overflow that the seq_file core handles itself.
         let _ = this.data.show(&mut out);
         0
+    }
+}
+
+impl<T: DebugfsShow> DebugfsFile<T> {
+    /// # Safety
+    ///
+    /// Called by the C side's write handler with the `data` that `new` gave it and `len` bytes
+    /// at `input`.
+    unsafe extern "C" fn store_callback(
+        data: *mut ffi::c_void,
+        input: *const ffi::c_char,
+        len: usize,
+    ) -> ffi::c_int {
+        // SAFETY: As in `show_callback`: removal waits for running writes.
+        let this = unsafe { &*data.cast::<Self>() };
+        // SAFETY: The caller passes `len` valid bytes.
+        let input = unsafe { core::slice::from_raw_parts(input.cast::<u8>(), len) };
+        match this.data.store(input) {
+            Ok(()) => 0,
+            Err(err) => err.to_errno(),
+        }
     }
 }
 

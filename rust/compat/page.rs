@@ -48,6 +48,13 @@ impl Page {
         unsafe { ffi::rust_pgmap_get_page_unless_zero(self.as_ptr()) }
     }
 
+    /// Takes a reference on a page whose count the caller knows to be above zero, and returns
+    /// the new count; the caller then owns the reference.
+    pub fn get_counting(&self) -> i32 {
+        // SAFETY: The page is valid by the type invariants.
+        unsafe { ffi::rust_pgmap_page_ref_inc_return(self.as_ptr()) }
+    }
+
     /// Whether its folio may be pinned for DMA (`folio_maybe_dma_pinned()`).
     pub fn maybe_dma_pinned(&self) -> bool {
         // SAFETY: The page is valid by the type invariants.
