@@ -11,8 +11,8 @@
 # 2 GiB at which a PIN of every page needs more than 4 MiB of page pointers). RUST_PGMAP_VM_MEMORY
 # sets the guest memory (default 4608M: RAM at 0-2 GiB and 4-6.5 GiB on q35).
 # RUST_PGMAP_VM_APPEND adds kernel parameters. RUST_PGMAP_CASE is passed to the guest script as
-# $CASE, and names the output directory build/FLAVOR/guest-MODE-CASE. COMPARE_RUNS and
-# COMPARE_SWAP_REGIONS reach the compare guest scripts.
+# $CASE, and names the output directory build/FLAVOR/guest-MODE-CASE. RUST_PGMAP_REFMODE (the
+# refmode of the check boot's full run), COMPARE_RUNS and COMPARE_SWAP_REGIONS reach the guest.
 #
 # Exits 3 if the guest stopped before its command finished (a kernel panic, with virtme-ng's
 # panic=-1), 4 if it did not finish in time, 1 on any other failure.
@@ -47,6 +47,7 @@ COMPARE_BIN='$ROOT/build/compare/bin'
 MEMMAP='$memmap'
 ADHOC='${ADHOC:-}'
 CASE='$case'
+RUST_PGMAP_REFMODE='${RUST_PGMAP_REFMODE:-}'
 COMPARE_RUNS='${COMPARE_RUNS:-}'
 COMPARE_SWAP_REGIONS='${COMPARE_SWAP_REGIONS:-}'
 ENV

@@ -11,11 +11,11 @@ fi
 was_loaded=$(lsmod | grep -c '^rust_pgmap ')
 [ "$was_loaded" = 0 ] || rmmod rust_pgmap || exit 1
 rc=0
-if insmod "$MODULE" region=1; then
+if load_rust_pgmap region=1; then
 	"$(dirname "$0")/bigpin_test" || rc=$?
 	rmmod rust_pgmap || rc=1
 else
 	rc=1
 fi
-[ "$was_loaded" = 0 ] || insmod "$MODULE" || rc=1
+[ "$was_loaded" = 0 ] || load_rust_pgmap || rc=1
 exit "$rc"

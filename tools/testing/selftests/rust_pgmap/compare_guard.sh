@@ -11,7 +11,7 @@ if [ ! -x "$bin/pgmap_bench" ] || [ ! -c /dev/rust_pgmap ]; then
 	ktap_skip_all "no compare programs in '$bin', or the module is not loaded"
 	exit "$KSFT_SKIP"
 fi
-ktap_set_plan 7
+ktap_set_plan 8
 
 # check NAME PATTERN CMD...: passes when CMD exits 0 and prints every line of PATTERN (an
 # extended regex per line of output that must match at least once).
@@ -49,7 +49,17 @@ for holder in vmsplice odirect; do
 			'^after-release teardown_ms=' '^result clean=yes')" \
 		"$bin/negative_control" "$holder" rust_pgmap
 done
-check compare_negative_control_longterm_refused_ends_clean \
-	"$(printf '%s\n' '^hold rc=-[0-9]+ refused=E[A-Z]+' '^result clean=yes')" \
+# refmode=folio refuses FOLL_LONGTERM; refmode=scan takes it, and the teardown waits for it.
+if [ "$(cat /sys/module/rust_pgmap/parameters/refmode)" = scan ]; then
+	longterm='^before-release teardown=waiting'
+else
+	longterm='^hold rc=-[0-9]+ refused=E[A-Z]+'
+fi
+check compare_negative_control_longterm_refused_or_waited_for \
+	"$(printf '%s\n' "$longterm" '^result clean=yes')" \
 	"$bin/negative_control" longterm rust_pgmap
+bench=/sys/kernel/debug/rust_pgmap_bench/request_release
+check compare_request_release_benchmark_runs \
+	'^bench=request_release refmode=(folio|scan) nr=16 cycles=1008 request_release_ns_per_folio=[0-9]+\.[0-9]{2} get_put_ns_per_folio=[0-9]+\.[0-9]{2}$' \
+	sh -c "echo '16 1000' >$bench && cat $bench"
 ktap_finished

@@ -9,6 +9,13 @@ else
 fi
 
 STATUS=/sys/class/misc/rust_pgmap/status
+# The refmode that the suite runs in (RUST_PGMAP_REFMODE, folio by default): every load of the
+# module goes through load_rust_pgmap, so that a test that reloads it keeps the mode.
+REFMODE=${RUST_PGMAP_REFMODE:-folio}
+
+load_rust_pgmap() {
+	insmod "$MODULE" refmode="$REFMODE" "$@"
+}
 
 # Converts a memmap size like 512M or 1G to bytes.
 to_bytes() {

@@ -7,8 +7,8 @@
 first=${MEMMAP%% *}
 size=$(to_bytes "${first%%!*}")
 start=$(to_bytes "${first##*!}")
-expect=$(printf 'registered /dev/rust_pgmap: pmem %#x-%#x, %d pages' \
-	"$start" $((start + size - 1)) $((size / 4096)))
+expect=$(printf 'registered /dev/rust_pgmap: pmem %#x-%#x, %d pages, refmode %s' \
+	"$start" $((start + size - 1)) $((size / 4096)) "$REFMODE")
 
 ktap_print_header
 ktap_set_plan 7
@@ -18,7 +18,7 @@ was_loaded=$(lsmod | grep -c '^rust_pgmap ')
 [ "$was_loaded" = 0 ] || rmmod rust_pgmap || ktap_exit_fail_msg "cannot unload rust_pgmap"
 
 dmesg_mark
-if insmod "$MODULE" && dmesg_since_mark | grep -qF "$expect"; then
+if load_rust_pgmap && dmesg_since_mark | grep -qF "$expect"; then
 	ktap_test_pass "insmod_registers_region"
 else
 	ktap_print_msg "expected '$expect', got: $(dmesg_since_mark)"
@@ -54,14 +54,14 @@ else
 fi
 
 # The region and the memmap are given back: a second load sees them again.
-if insmod "$MODULE" && [ "$(status_field state)" = live ] && rmmod rust_pgmap; then
+if load_rust_pgmap && [ "$(status_field state)" = live ] && rmmod rust_pgmap; then
 	ktap_test_pass "insmod_after_rmmod_reclaims_region"
 else
 	ktap_test_fail "insmod_after_rmmod_reclaims_region"
 fi
 
 # An open file holds the module.
-insmod "$MODULE"
+load_rust_pgmap
 exec 3<>/dev/rust_pgmap
 if ! rmmod rust_pgmap 2>/dev/null; then
 	ktap_test_pass "rmmod_refused_while_open"
@@ -70,6 +70,6 @@ else
 fi
 exec 3>&-
 rmmod rust_pgmap 2>/dev/null
-[ "$was_loaded" = 0 ] || insmod "$MODULE"
+[ "$was_loaded" = 0 ] || load_rust_pgmap
 
 ktap_finished

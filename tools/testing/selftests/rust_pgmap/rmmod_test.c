@@ -18,11 +18,12 @@
 static int insmod(void)
 {
 	char cmd[4096];
-	const char *module = getenv("MODULE");
+	const char *module = getenv("MODULE"), *refmode = getenv("RUST_PGMAP_REFMODE");
 
 	if (!module)
 		return -1;
-	snprintf(cmd, sizeof(cmd), "insmod '%s'", module);
+	snprintf(cmd, sizeof(cmd), "insmod '%s' refmode=%s", module,
+		 refmode && *refmode ? refmode : "folio");
 	return system(cmd);
 }
 

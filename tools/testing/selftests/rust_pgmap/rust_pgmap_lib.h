@@ -184,6 +184,23 @@ static inline unsigned long rpg_env_ulong(const char *name, unsigned long def)
 	return *end ? def : v;
 }
 
+/*
+ * Whether the module runs with refmode=scan: no per-folio pgmap reference, pages idle at
+ * refcount 1 (MEMORY_DEVICE_GENERIC), FOLL_LONGTERM allowed, no page_free to count.
+ */
+static inline bool rpg_refmode_scan(void)
+{
+	char mode[16] = "";
+	FILE *f = fopen("/sys/module/rust_pgmap/parameters/refmode", "r");
+
+	if (f) {
+		if (!fgets(mode, sizeof(mode), f))
+			mode[0] = 0;
+		fclose(f);
+	}
+	return !strncmp(mode, "scan", 4);
+}
+
 /* Waits up to timeout_ms until the pgmap reaches state; returns 0 when it did. */
 static inline int rpg_wait_state(int fd, uint32_t state, int timeout_ms)
 {
