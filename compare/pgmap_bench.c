@@ -12,9 +12,15 @@
  *       (teardown_ns, mappings still present, so that it zaps them) and its re-creation
  *       (recreate_ns), and the struct page memory that re-creation adds, as the kernel counts it
  *       in /proc/vmstat nr_memmap_pages (memmap_bytes_per_gib)
+ *   pgmap_bench teardown-pinned rust_pgmap RUNS
+ *       per run, 16 pages pinned with the module's PIN while a TEARDOWN starts; once the pgmap
+ *       is dying the pin is dropped: how long after the UNPIN the TEARDOWN returned, that is,
+ *       the drain noticed and memunmap_pages() finished (drain_after_unpin_ns)
  */
 #define _GNU_SOURCE
 #include "target.h"
+
+#include <pthread.h>
 
 static int faultin(const struct target *t, uint64_t mib, int runs)
 {
@@ -94,13 +100,79 @@ static int teardown(const struct target *t, int runs, uint64_t mib)
 	return 0;
 }
 
+struct teardown_call {
+	const struct target *t;
+	uint64_t end_ns;
+	int ret;
+};
+
+static void *teardown_thread(void *arg)
+{
+	struct teardown_call *c = arg;
+
+	c->ret = target_teardown(c->t);
+	c->end_ns = rpg_now_ns();
+	return NULL;
+}
+
+static int teardown_pinned(const struct target *t, int runs)
+{
+	const uint64_t pages = 16;
+
+	if (t->anon || t->dax) {
+		fprintf(stderr, "teardown-pinned is for rust_pgmap\n");
+		return 1;
+	}
+	for (int run = 0; run < runs; run++) {
+		struct teardown_call c = { .t = t };
+		volatile uint8_t *p = target_map(t, pages * RPG_PAGE);
+		uint64_t handle = 0, unpinned;
+		pthread_t thread;
+		int fd = open(t->path, O_RDWR), ret;
+
+		if (fd < 0 || p == MAP_FAILED)
+			return 1;
+		for (uint64_t i = 0; i < pages; i++)
+			p[i * RPG_PAGE] = (uint8_t)i;
+		ret = rpg_pin(fd, (void *)p, pages, RUST_PGMAP_PIN_WRITE, &handle);
+		if (ret) {
+			fprintf(stderr, "PIN: %s\n", strerror(-ret));
+			return 1;
+		}
+		pthread_create(&thread, NULL, teardown_thread, &c);
+		if (rpg_wait_state(fd, RUST_PGMAP_STATE_DYING, 10000))
+			return 1;
+		/* Let the drain settle into its wait (or its sweep into its longest sleep). */
+		usleep(200000);
+		unpinned = rpg_now_ns();
+		ret = rpg_unpin(fd, handle);
+		pthread_join(thread, NULL);
+		if (ret || c.ret) {
+			fprintf(stderr, "UNPIN or TEARDOWN failed\n");
+			return 1;
+		}
+		munmap((void *)p, pages * RPG_PAGE);
+		ret = rpg_attach(fd);
+		close(fd);
+		if (ret)
+			return 1;
+		printf("bench=teardown_pinned target=%s run=%d bytes=%llu pages=%llu "
+		       "drain_after_unpin_ns=%llu\n",
+		       t->name, run, (unsigned long long)t->size, (unsigned long long)pages,
+		       (unsigned long long)(c.end_ns - unpinned));
+		fflush(stdout);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct target t;
 	int ret;
 
 	if (argc < 4) {
-		fprintf(stderr, "usage: %s faultin TARGET MIB RUNS | teardown TARGET RUNS [MIB]\n",
+		fprintf(stderr, "usage: %s faultin TARGET MIB RUNS | teardown TARGET RUNS [MIB] | "
+			"teardown-pinned rust_pgmap RUNS\n",
 			argv[0]);
 		return 2;
 	}
@@ -111,6 +183,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "faultin") && argc == 5)
 		return faultin(&t, strtoull(argv[3], NULL, 0), atoi(argv[4]));
+	if (!strcmp(argv[1], "teardown-pinned"))
+		return teardown_pinned(&t, atoi(argv[3]));
 	if (!strcmp(argv[1], "teardown"))
 		return teardown(&t, atoi(argv[3]), argc > 4 ? strtoull(argv[4], NULL, 0) : ~0ULL / MIB);
 	fprintf(stderr, "unknown benchmark %s\n", argv[1]);

@@ -80,6 +80,52 @@ METRICS = [
 ]
 
 
+# The refmode rows: name, bench, unit, value, which records, and whether per region size.
+REFMODE_ROWS = [
+    ("request + release, 1 folio", "request_release", "ns/folio",
+     lambda r: float(r["request_release_ns_per_folio"]), lambda r: r["nr"] == "1", False),
+    ("bare folio_get + folio_put, 1 folio", "request_release", "ns/folio",
+     lambda r: float(r["get_put_ns_per_folio"]), lambda r: r["nr"] == "1", False),
+    ("request + release, 512 folios", "request_release", "ns/folio",
+     lambda r: float(r["request_release_ns_per_folio"]), lambda r: r["nr"] == "512", False),
+    ("bare folio_get + folio_put, 512 folios", "request_release", "ns/folio",
+     lambda r: float(r["get_put_ns_per_folio"]), lambda r: r["nr"] == "512", False),
+    ("fault-in, 64 MiB", "faultin", "pages/s",
+     lambda r: int(r["pages"]) / (int(r["faultin_ns"]) / 1e9), lambda r: True, False),
+    ("PIN_FAST_BENCHMARK, 64 MiB", "pin_fast", "ms",
+     lambda r: int(r["get_us"]) / 1e3, lambda r: True, False),
+    ("GUP_FAST_BENCHMARK, 64 MiB", "gup_fast", "ms",
+     lambda r: int(r["get_us"]) / 1e3, lambda r: True, False),
+    ("teardown, idle", "teardown", "ms",
+     lambda r: int(r["teardown_ns"]) / 1e6, lambda r: r["mapped"] == "0", True),
+    ("teardown, every page mapped once", "teardown", "ms",
+     lambda r: int(r["teardown_ns"]) / 1e6, lambda r: r["mapped"] != "0", True),
+    ("teardown with 16 pages pinned: last unpin to memunmap_pages() returned",
+     "teardown_pinned", "ms", lambda r: int(r["drain_after_unpin_ns"]) / 1e6,
+     lambda r: True, True),
+]
+
+
+def refmode_table(recs):
+    rows = ["| metric | region | unit | refmode=folio | refmode=scan | scan ÷ folio |",
+            "|---|---|---|---|---|---|"]
+    regions = sorted({int(r["region_mib"]) for r in recs if "region_mib" in r})
+    for name, bench, unit, value, where, per_region in REFMODE_ROWS:
+        for mib in regions if per_region else regions[:1]:
+            cells = {}
+            for mode in ("folio", "scan"):
+                samples = [value(r) for r in recs
+                           if r.get("bench") == bench and r.get("mode") == mode
+                           and int(r.get("region_mib", -1)) == mib and where(r)]
+                cells[mode] = (statistics.median(samples), min(samples), max(samples),
+                               len(samples)) if samples else None
+            ratio = (cells["scan"][0] / cells["folio"][0]
+                     if cells["scan"] and cells["folio"] and cells["folio"][0] else None)
+            rows.append(f"| {name} | {mib} MiB | {unit} | {cell(cells['folio'])} | "
+                        f"{cell(cells['scan'])} | {fmt(ratio)} |")
+    return rows
+
+
 def summarize(perf, metric, target):
     samples = [metric.value(r) for r in perf
                if r.get("bench") == metric.bench and r.get("target") == target
@@ -293,8 +339,27 @@ def main():
         "![ratios](report.png)",
         "",
     ]
+    refmode = out / "guest-compare-refmode" / "refmode.txt"
+    if not refmode.exists():
+        fail(f"missing {refmode}: the refmode boot did not finish")
+    report += [
+        "## refmode: a pgmap reference per folio, or a sweep at removal",
+        "",
+        "The same rust_pgmap, loaded with `refmode=folio` (`MEMORY_DEVICE_COHERENT`, a pgmap "
+        "reference per requested folio, the drain woken by `page_free`) and `refmode=scan` "
+        "(`MEMORY_DEVICE_GENERIC`, pages idle at refcount 1, no per-folio reference, the "
+        "teardown sweeps the pages and polls each busy one, sleeping 1 ms doubling to 16 ms), "
+        "alternating run by run in one boot. Request + release is timed inside the kernel "
+        "(`/sys/kernel/debug/rust_pgmap_bench/request_release`, at least 1,000,000 folios per "
+        "run), next to a bare `folio_get()`/`folio_put()` pair on the same held pages.",
+        "",
+        *refmode_table(records(refmode)),
+        "",
+    ]
+    splats += [line for line in (out / "guest-compare-refmode" / "dmesg.txt").read_text()
+               .splitlines() if SPLAT.search(line)]
     if splats:
-        report += ["## The benchmark boot's dmesg is not clean", "", "```", *splats[:20], "```", ""]
+        report += ["## A benchmark boot's dmesg is not clean", "", "```", *splats[:20], "```", ""]
     (out / "report.md").write_text("\n".join(report))
     plot(ratios, out / "report.png")
     if splats:

@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # compare.sh: `make compare`. Builds the comparison programs, then boots the compare kernel
-# (release + the in-tree device-dax stack) four times, each on two 512 MiB memmap= regions:
+# (release + the in-tree device-dax stack) five times, on two 512 MiB memmap= regions but for
+# the second boot:
 #   1. rust_pgmap's negative control, and every benchmark on anonymous memory, rust_pgmap,
 #      device-dax (4K) and device-dax (2M), in one boot;
-#   2.-4. device-dax's negative control, one holder per boot, each with oops=panic and a
+#   2. the two refmodes of rust_pgmap side by side, on a 512 MiB and a 2176 MiB region;
+#   3.-5. device-dax's negative control, one holder per boot, each with oops=panic and a
 #      time limit: the Oops that its release is expected to cause ends that boot.
 # Then writes build/compare/report.md and report.png and prints the report. Exits 0 when every
 # scenario ran, whatever device-dax did.
@@ -20,6 +22,10 @@ out=$ROOT/build/compare
 "$phase" compare-main "$ROOT/scripts/vm.sh" compare compare
 [ "$(cat "$out/guest-compare/exit")" = 0 ] ||
 	die "the benchmark boot's script failed (see $out/guest-compare/compare.log)"
+RUST_PGMAP_MEMMAP=${RUST_PGMAP_REFMODE_MEMMAP:-512M!1G 2176M!4G} \
+	"$phase" compare-refmode "$ROOT/scripts/vm.sh" compare compare-refmode
+[ "$(cat "$out/guest-compare-refmode/exit")" = 0 ] ||
+	die "the refmode boot's script failed (see $out/guest-compare-refmode/compare-refmode.log)"
 
 for holder in longterm vmsplice odirect; do
 	rc=0

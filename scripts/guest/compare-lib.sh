@@ -2,6 +2,13 @@
 # Sourced by the compare guest scripts: the libnvdimm regions and device-dax set-up.
 BIN=$COMPARE_BIN
 
+# The benchmark boots keep kernel messages off the console (they still reach dmesg): under TCG
+# the serial console charges each line to whoever logs it, and rust_pgmap logs its kill, unmap
+# and attach while device-dax's unbind and bind log nothing.
+quiet_console() {
+	dmesg -n 1
+}
+
 # Sets DAX_REGION and RUST_PGMAP_REGION: the nd regions of the first and second memmap= range,
 # in address order, which is also the order of rust_pgmap's region= parameter (RUST_PGMAP_INDEX).
 # With COMPARE_SWAP_REGIONS=1 the two swap places, to show that placement does not decide.
@@ -31,4 +38,18 @@ devdax_create() {
 	ns=$(basename "$(ls -d /sys/bus/nd/devices/"$DAX_REGION"/namespace*.0)")
 	json=$(ndctl create-namespace -f -e "$ns" -m devdax -M mem -a "$align")
 	echo "$json" | grep -oE '"chardev" *: *"dax[0-9.]+"' | grep -oE 'dax[0-9.]+'
+}
+
+# One gup_test run of PIN_FAST or GUP_FAST on TARGET (anon, rust_pgmap or daxN.M), 64 MiB in
+# calls of 512 pages, as one key=value line.
+gup_bench() {
+	local bench=$1 target=$2 flag args
+	[ "$bench" = PIN_FAST ] && flag=-a || flag=-u
+	case $target in
+	anon) args=(-T) ;;
+	rust_pgmap) args=(-S -f /dev/rust_pgmap) ;;
+	*) args=(-S -f "/dev/$target") ;;
+	esac
+	"$BIN/gup_test" "$flag" -n 512 -m 64 -r 1 "${args[@]}" |
+		sed -n "s/^# ${bench}_BENCHMARK: Time: get:\([0-9]*\) put:\([0-9]*\) us.*/bench=${bench,,} target=$target get_us=\1 put_us=\2/p"
 }

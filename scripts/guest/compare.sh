@@ -12,6 +12,7 @@ runs=${COMPARE_RUNS:-7}
 echo "info kernel=$(uname -r) cpus=$(nproc) date=$(date -u +%Y-%m-%dT%H:%MZ)" >"$OUT/info.txt"
 echo "info memmap=$(echo "$MEMMAP" | tr ' ' ',') runs=$runs" >>"$OUT/info.txt"
 
+quiet_console
 compare_regions
 ndctl disable-region "$RUST_PGMAP_REGION" >/dev/null
 insmod "$MODULE" region="$RUST_PGMAP_INDEX"
@@ -27,19 +28,6 @@ echo "--- negative control, rust_pgmap"
 for holder in vmsplice odirect longterm; do
 	NEGATIVE_CONTROL_LOG=$OUT/nc-rust_pgmap-$holder.txt "$BIN/negative_control" "$holder" rust_pgmap
 done
-
-# One line per gup_test run: gup_test_line BENCH TARGET LINE.
-gup_bench() {
-	local bench=$1 target=$2 flag args
-	[ "$bench" = PIN_FAST ] && flag=-a || flag=-u
-	case $target in
-	anon) args=(-T) ;;
-	rust_pgmap) args=(-S -f /dev/rust_pgmap) ;;
-	*) args=(-S -f "/dev/$target") ;;
-	esac
-	"$BIN/gup_test" "$flag" -n 512 -m 64 -r 1 "${args[@]}" |
-		sed -n "s/^# ${bench}_BENCHMARK: Time: get:\([0-9]*\) put:\([0-9]*\) us.*/bench=${bench,,} target=$target get_us=\1 put_us=\2/p"
-}
 
 perf_rows() {
 	local targets=("$@") run target
