@@ -567,15 +567,19 @@ impl<T: PgmapOps> Pgmap<T> {
                 }
                 return Ok(());
             }
+            // The same lines as the folio drain's: a first summary, then one per period.
             let waited_ms = (Ktime::ktime_get() - start).to_ms();
-            if !logged || waited_ms >= i64::from(next_log) {
-                if logged {
-                    next_log += DRAIN_LOG_PERIOD_MS;
-                }
+            if !logged {
                 logged = true;
                 pr_info!(
-                    "draining: {}{}{}\n",
-                    if waited_ms > 0 { "still " } else { "" },
+                    "draining: {}{}\n",
+                    self.busy_summary(),
+                    LogText::of(holders)
+                );
+            } else if waited_ms >= i64::from(next_log) {
+                next_log += DRAIN_LOG_PERIOD_MS;
+                pr_info!(
+                    "draining: still {}{}\n",
                     self.busy_summary(),
                     LogText::of(holders)
                 );
