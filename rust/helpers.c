@@ -96,7 +96,8 @@ void rust_pgmap_zone_device_folio_init(struct page *page)
 /*
  * Names the file page that maps a just-requested folio, as dax_set_mapping() does for device-dax:
  * the lockless gup-fast walk reads folio->mapping, and falls back to the slow path when it is
- * NULL. free_zone_device_folio() clears it again before page_free.
+ * NULL. With refmode=folio, free_zone_device_folio() clears it again before page_free; with
+ * refmode=scan the pages never reach 0 and keep it, as device-dax's do.
  */
 void rust_pgmap_folio_set_file_mapping(struct page *page, struct address_space *mapping,
 				       pgoff_t index)

@@ -744,6 +744,7 @@ impl<'a, T: PgmapOps> LiveGuard<'a, T> {
     /// Names the pgmap's file mapping as the mapping of `page`, just requested at `offset`.
     fn set_file_mapping(&self, offset: usize, page: &Page) {
         if let Some(file_mapping) = &self.pgmap.file_mapping {
+            // INVARIANT: The page names `file_mapping`, which `self.pgmap` holds.
             // SAFETY: The caller just made the page's idle->busy transition under the state
             // lock, and an idle page is mapped nowhere, so nobody else reads its mapping. By the
             // type invariants of `Pgmap` the mapping outlives the pagemap.
