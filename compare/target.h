@@ -117,37 +117,41 @@ static inline void *target_map(const struct target *t, uint64_t len)
 	return p;
 }
 
+/* Runs one rust_pgmap ioctl on a descriptor of its own; 0 or -errno. */
+static inline int rust_pgmap_call(const struct target *t, int (*op)(int fd))
+{
+	int fd = open(t->path, O_RDWR), ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = op(fd);
+	close(fd);
+	return ret;
+}
+
+static inline int rust_pgmap_teardown_op(int fd)
+{
+	struct rust_pgmap_teardown td;
+
+	return rpg_teardown(fd, &td);
+}
+
 /*
  * Tears the device down: returns once the kernel says it is gone (rust_pgmap: drained and
  * unmapped; device-dax: unbound, its memunmap_pages() done).
  */
 static inline int target_teardown(const struct target *t)
 {
-	struct rust_pgmap_teardown td;
-	int fd, ret;
-
 	if (t->dax)
 		return sysfs_write(DAX_DRIVER "/unbind", t->name);
-	fd = open(t->path, O_RDWR);
-	if (fd < 0)
-		return -errno;
-	ret = rpg_teardown(fd, &td);
-	close(fd);
-	return ret;
+	return rust_pgmap_call(t, rust_pgmap_teardown_op);
 }
 
 static inline int target_recreate(const struct target *t)
 {
-	int fd, ret;
-
 	if (t->dax)
 		return sysfs_write(DAX_DRIVER "/bind", t->name);
-	fd = open(t->path, O_RDWR);
-	if (fd < 0)
-		return -errno;
-	ret = rpg_attach(fd);
-	close(fd);
-	return ret;
+	return rust_pgmap_call(t, rpg_attach);
 }
 
 #endif /* COMPARE_TARGET_H */
