@@ -5,6 +5,7 @@
 //! delete.
 
 pub mod debugfs;
+pub mod delay;
 pub mod hardirq;
 pub mod miscdevice;
 pub mod mm;

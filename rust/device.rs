@@ -8,6 +8,7 @@
 //! ([`Hold::revoke`]), zaps the user mappings, waits for every requested folio, and unmaps.
 
 use crate::{
+    delay_points::{delay_point, DelayPoint},
     compat::{
         debugfs::{DebugfsShow, SeqWriter},
         region::LegacyPmemRegion,
@@ -187,6 +188,7 @@ impl PgmapDevice {
             .try_create_and_insert(id, hold.clone(), GFP_KERNEL)?;
         drop(registry);
         drop(live);
+        delay_point(DelayPoint::RequestReturn);
         Ok(hold)
     }
 

@@ -270,16 +270,22 @@ static const struct file_operations rust_pgmap_debugfs_fops = {
 	.write = rust_pgmap_debugfs_write,
 };
 
-void rust_pgmap_debugfs_create(struct rust_pgmap_debugfs *d, const char *dir, const char *file)
+struct dentry *rust_pgmap_debugfs_create_dir(const char *name)
 {
-	d->dir = debugfs_create_dir(dir, NULL);
-	debugfs_create_file(file, d->store ? 0600 : 0400, d->dir, d, &rust_pgmap_debugfs_fops);
+	return debugfs_create_dir(name, NULL);
 }
 
-void rust_pgmap_debugfs_remove(struct rust_pgmap_debugfs *d)
+void rust_pgmap_debugfs_create_file(struct rust_pgmap_debugfs *d, struct dentry *dir,
+				    const char *name)
 {
-	/* Waits for readers that are inside show(). */
-	debugfs_remove(d->dir);
+	d->file = debugfs_create_file(name, d->store ? 0600 : 0400, dir, d,
+				      &rust_pgmap_debugfs_fops);
+}
+
+/* Waits for readers and writers that are inside show() or store(). */
+void rust_pgmap_debugfs_remove(struct dentry *dentry)
+{
+	debugfs_remove(dentry);
 }
 
 int rust_pgmap_seq_write(struct seq_file *seq, const char *s, size_t len)

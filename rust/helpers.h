@@ -59,17 +59,19 @@ void rust_pgmap_anon_inode_free(struct vfsmount *mnt, struct inode *inode);
 struct address_space *rust_pgmap_inode_mapping(struct inode *inode);
 void rust_pgmap_file_set_mapping(struct file *file, struct address_space *mapping);
 
-/* A debugfs directory with one read-only seq_file, formatted by its owner. */
+/* A debugfs seq_file whose text its owner formats, and which may take a short command. */
 struct rust_pgmap_debugfs {
-	struct dentry *dir;
+	struct dentry *file;
 	int (*show)(struct seq_file *seq, void *data);
 	/* NULL for a read-only file; else called with what was written, NUL-terminated. */
 	int (*store)(void *data, const char *input, size_t len);
 	void *data;
 };
 
-void rust_pgmap_debugfs_create(struct rust_pgmap_debugfs *d, const char *dir, const char *file);
-void rust_pgmap_debugfs_remove(struct rust_pgmap_debugfs *d);
+struct dentry *rust_pgmap_debugfs_create_dir(const char *name);
+void rust_pgmap_debugfs_create_file(struct rust_pgmap_debugfs *d, struct dentry *dir,
+				    const char *name);
+void rust_pgmap_debugfs_remove(struct dentry *dentry);
 int rust_pgmap_seq_write(struct seq_file *seq, const char *s, size_t len);
 
 unsigned int rust_pgmap_region_param(void);

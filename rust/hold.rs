@@ -6,7 +6,12 @@
 //! A hold is released exactly once, from any context ([`Hold::release`]); a teardown revokes it
 //! at most once, in task context ([`Hold::revoke`]).
 
-use crate::{compat::take_once::TakeOnce, ffi, pgmap::Folios};
+use crate::{
+    compat::take_once::TakeOnce,
+    delay_points::{delay_point, DelayPoint},
+    ffi,
+    pgmap::Folios,
+};
 use core::{
     fmt,
     sync::atomic::{AtomicBool, Ordering},
@@ -106,6 +111,7 @@ impl Hold {
             return;
         }
         if let Some(revoker) = &self.revoker {
+            delay_point(DelayPoint::RevokeCall);
             revoker.revoke(self);
         }
     }

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod bench;
 pub mod compat;
+pub mod delay_points;
 pub mod device;
 mod ffi;
 pub mod hold;
@@ -17,7 +18,12 @@ pub mod pgmap;
 pub mod test_device;
 
 use bench::RequestBench;
-use compat::{debugfs::DebugfsFile, miscdevice::MiscDeviceRegistration, region::LegacyPmemRegion};
+use compat::{
+    debugfs::{DebugfsDir, DebugfsFile},
+    miscdevice::MiscDeviceRegistration,
+    region::LegacyPmemRegion,
+};
+use delay_points::DelayPoints;
 use device::{OutstandingPages, PgmapDevice};
 use kernel::{c_str, prelude::*, sync::Arc};
 use pgmap::RefMode;
@@ -31,10 +37,11 @@ module! {
     license: "GPL",
 }
 
-// Fields drop in order: the debugfs files, then the device.
+// Fields drop in order: the debugfs files (each holds its directory), then the device.
 struct RustPgmap {
     _bench: Pin<KBox<DebugfsFile<RequestBench>>>,
     _outstanding: Pin<KBox<DebugfsFile<OutstandingPages>>>,
+    _delay: Pin<KBox<DebugfsFile<DelayPoints>>>,
     _misc: Pin<KBox<MiscDeviceRegistration<TestDevice>>>,
 }
 
@@ -61,17 +68,23 @@ impl kernel::Module for RustPgmap {
         let range = region.range();
         let device = Arc::pin_init(PgmapDevice::new(region, mode)?, GFP_KERNEL)?;
         let nr_pages = device.region().range().size as usize / kernel::page::PAGE_SIZE;
+        let dir = Arc::new(DebugfsDir::new(c_str!("rust_pgmap")), GFP_KERNEL)?;
         let outstanding = KBox::pin_init(
             DebugfsFile::new(
-                c_str!("rust_pgmap"),
+                &dir,
                 c_str!("outstanding"),
                 OutstandingPages(device.clone()),
             ),
             GFP_KERNEL,
         )?;
+        let delay = KBox::pin_init(
+            DebugfsFile::new(&dir, c_str!("delay"), DelayPoints),
+            GFP_KERNEL,
+        )?;
+        let bench_dir = Arc::new(DebugfsDir::new(c_str!("rust_pgmap_bench")), GFP_KERNEL)?;
         let bench = KBox::pin_init(
             DebugfsFile::new(
-                c_str!("rust_pgmap_bench"),
+                &bench_dir,
                 c_str!("request_release"),
                 RequestBench::new(device.clone()),
             ),
@@ -92,6 +105,7 @@ impl kernel::Module for RustPgmap {
         Ok(Self {
             _bench: bench,
             _outstanding: outstanding,
+            _delay: delay,
             _misc: misc,
         })
     }

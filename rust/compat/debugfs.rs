@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A debugfs directory with one file whose text its owner writes, as a `seq_file`, and which
-//! may take a short command.
+//! A debugfs directory, and files in it whose text their owner writes, as a `seq_file`, and
+//! which may take a short command.
 //!
 //! 6.12's crate has no debugfs. Upstream's later `kernel::debugfs` (6.18) has a different shape
 //! (`Dir`, `File` over typed data); this stand-in is just what the driver needs.
@@ -10,7 +10,7 @@
 
 use crate::ffi;
 use core::{fmt, marker::PhantomData};
-use kernel::{bindings, init::PinInit, prelude::*, str::CStr, types::Opaque};
+use kernel::{bindings, init::PinInit, prelude::*, str::CStr, sync::Arc, types::Opaque};
 
 /// Writes the text of a debugfs file, and takes what is written to it.
 pub trait DebugfsShow: Send + Sync {
@@ -49,17 +49,53 @@ impl fmt::Write for SeqWriter<'_> {
     }
 }
 
+/// `/sys/kernel/debug/<name>`, removed with everything in it on drop.
+///
+/// # Invariants
+///
+/// `dentry` came from `debugfs_create_dir()` (an error pointer if that failed) and is removed
+/// only by the drop.
+pub struct DebugfsDir {
+    dentry: *mut bindings::dentry,
+}
+
+// SAFETY: A dentry may be used and removed from any task.
+unsafe impl Send for DebugfsDir {}
+// SAFETY: `&DebugfsDir` only hands the dentry to `debugfs_create_file()`, which locks.
+unsafe impl Sync for DebugfsDir {}
+
+impl DebugfsDir {
+    /// Creates the directory. debugfs failures are not errors: files created in a directory
+    /// that could not be created are then missing, as debugfs users expect.
+    pub fn new(name: &'static CStr) -> Self {
+        // SAFETY: `name` is a NUL-terminated static string.
+        let dentry = unsafe { ffi::rust_pgmap_debugfs_create_dir(name.as_char_ptr()) };
+        // INVARIANT: Created here; only the drop removes it.
+        Self { dentry }
+    }
+}
+
+impl Drop for DebugfsDir {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariants `dentry` is ours to remove; its files were removed
+        // before, as each `DebugfsFile` holds the directory.
+        unsafe { ffi::rust_pgmap_debugfs_remove(self.dentry) };
+    }
+}
+
 /// `/sys/kernel/debug/<dir>/<file>`, removed on drop.
 ///
 /// # Invariants
 ///
-/// `inner` was passed to `rust_pgmap_debugfs_create()` with its `data` pointing to `self`.
+/// `inner` was passed to `rust_pgmap_debugfs_create_file()` with its `data` pointing to `self`.
 #[pin_data(PinnedDrop)]
 pub struct DebugfsFile<T: DebugfsShow> {
     data: T,
     // Last: once created, a read can reach `data`.
     #[pin]
     inner: Opaque<ffi::rust_pgmap_debugfs>,
+    // Removing the directory removes its files: it goes after the last of them.
+    _dir: Arc<DebugfsDir>,
 }
 
 // SAFETY: The C part is only touched at creation and removal, which may happen in different
@@ -69,9 +105,10 @@ unsafe impl<T: DebugfsShow> Send for DebugfsFile<T> {}
 unsafe impl<T: DebugfsShow> Sync for DebugfsFile<T> {}
 
 impl<T: DebugfsShow> DebugfsFile<T> {
-    /// Creates the directory and the file. debugfs failures are not errors: the file is then
-    /// missing, as debugfs users expect.
-    pub fn new(dir: &'static CStr, file: &'static CStr, data: T) -> impl PinInit<Self, Error> {
+    /// Creates the file in `dir`. As for the directory, a failure leaves the file missing.
+    pub fn new(dir: &Arc<DebugfsDir>, file: &'static CStr, data: T) -> impl PinInit<Self, Error> {
+        let parent = dir.dentry;
+        let dir = dir.clone();
         try_pin_init!(&this in Self {
             data,
             inner <- Opaque::ffi_init(move |inner: *mut ffi::rust_pgmap_debugfs| {
@@ -84,10 +121,12 @@ impl<T: DebugfsShow> DebugfsFile<T> {
                     d.store = Some(Self::store_callback);
                 }
                 d.data = this.as_ptr().cast();
-                // SAFETY: `inner` is set up and pinned; `dir` and `file` are static strings.
+                // SAFETY: `inner` is set up and pinned; `parent` lives as long as `self` holds
+                // the directory; `file` is a static string.
                 // INVARIANT: `data` points to `self`, whose `data` field is initialised.
-                unsafe { ffi::rust_pgmap_debugfs_create(inner, dir.as_char_ptr(), file.as_char_ptr()) };
+                unsafe { ffi::rust_pgmap_debugfs_create_file(inner, parent, file.as_char_ptr()) };
             }),
+            _dir: dir,
         })
     }
 
@@ -136,7 +175,8 @@ impl<T: DebugfsShow> DebugfsFile<T> {
 #[pinned_drop]
 impl<T: DebugfsShow> PinnedDrop for DebugfsFile<T> {
     fn drop(self: Pin<&mut Self>) {
-        // SAFETY: By the type invariants `inner` was created; removal waits for readers.
-        unsafe { ffi::rust_pgmap_debugfs_remove(self.inner.get()) };
+        // SAFETY: By the type invariants `inner` was created, with its dentry; removal waits
+        // for readers and writers.
+        unsafe { ffi::rust_pgmap_debugfs_remove((*self.inner.get()).file) };
     }
 }
