@@ -10,8 +10,6 @@
 #define _GNU_SOURCE
 #include "rust_pgmap_lib.h"
 
-#include <sys/klog.h>
-#include <sys/syscall.h>
 
 #include "kselftest_harness.h"
 #include "rust_pgmap_fixture.h"
@@ -38,20 +36,9 @@ static uint8_t consumer_rs_pattern(uint64_t page, uint64_t byte)
 	return (uint8_t)(page * 7 + byte * 5 + 0x33);
 }
 
-/* Loads the module that $env names with params; 0 or -errno, as init_module() returned it. */
 static int load(const char *env, const char *params)
 {
-	const char *path = getenv(env);
-	int fd, ret;
-
-	if (!path)
-		return -ENOENT;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ret = syscall(SYS_finit_module, fd, params, 0) ? -errno : 0;
-	close(fd);
-	return ret;
+	return rpg_load_module(env, params);
 }
 
 static int consumer_load(const char *params)
@@ -61,41 +48,7 @@ static int consumer_load(const char *params)
 
 static int unload(const char *name)
 {
-	return syscall(SYS_delete_module, name, O_NONBLOCK) ? -errno : 0;
-}
-
-/* The kernel log, from its start. */
-static char *klog(void)
-{
-	int size = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
-	char *buf = malloc(size + 1);
-	int n = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, buf, size);
-
-	buf[n < 0 ? 0 : n] = 0;
-	return buf;
-}
-
-/* How often needle appears in the log after the first mark bytes. */
-static int klog_count(size_t mark, const char *needle)
-{
-	char *log = klog(), *p = strlen(log) > mark ? log + mark : log + strlen(log);
-	int n = 0;
-
-	while ((p = strstr(p, needle))) {
-		n++;
-		p += strlen(needle);
-	}
-	free(log);
-	return n;
-}
-
-static size_t klog_mark(void)
-{
-	char *log = klog();
-	size_t n = strlen(log);
-
-	free(log);
-	return n;
+	return rpg_unload_module(name);
 }
 
 static void on_alarm(int sig)
@@ -140,11 +93,11 @@ TEST_F(consumer, teardown_revokes_the_hold_and_the_data_survives)
 	/* Let the writer go round a few times. */
 	usleep(200000);
 
-	mark = klog_mark();
-	ASSERT_EQ(0, td_start(self->fd, &c));
+	mark = rpg_klog_mark();
+	ASSERT_EQ(0, td_start(&c));
 	ASSERT_EQ(0, td_finish(&c, TD_TIMEOUT_MS)) TH_LOG("TEARDOWN failed or timed out");
 	EXPECT_EQ(NR, c.td.outstanding);
-	EXPECT_EQ(1, klog_count(mark, CONSUMER ": revoke: stopping the writer"));
+	EXPECT_EQ(1, rpg_klog_count(mark, CONSUMER ": revoke: stopping the writer"));
 	ASSERT_EQ(0, rpg_status(self->fd, &st));
 	EXPECT_EQ(RUST_PGMAP_STATE_DEAD, st.state);
 	EXPECT_EQ(0, st.outstanding);
@@ -174,7 +127,7 @@ TEST_F_TIMEOUT(consumer, a_holder_ignoring_revoke_is_waited_for_until_unloaded, 
 	size_t mark;
 
 	ASSERT_EQ(0, consumer_load("nr=64 offset=1024 ignore_revoke=1"));
-	mark = klog_mark();
+	mark = rpg_klog_mark();
 
 	/* A signal ends the wait; the pgmap stays dying. */
 	sigaction(SIGALRM, &sa, NULL);
@@ -184,12 +137,12 @@ TEST_F_TIMEOUT(consumer, a_holder_ignoring_revoke_is_waited_for_until_unloaded, 
 	ASSERT_EQ(0, rpg_status(self->fd, &st));
 	EXPECT_EQ(RUST_PGMAP_STATE_DYING, st.state);
 	EXPECT_EQ(NR, st.outstanding);
-	EXPECT_EQ(1, klog_count(mark, CONSUMER ": revoke: ignored"));
+	EXPECT_EQ(1, rpg_klog_count(mark, CONSUMER ": revoke: ignored"));
 	/* The drain log names who it waits for. */
-	EXPECT_LE(1, klog_count(mark, "holds: " CONSUMER " holds 64 at 1024 (revoked)"));
+	EXPECT_LE(1, rpg_klog_count(mark, "holds: " CONSUMER " holds 64 at 1024 (revoked)"));
 
 	/* A second TEARDOWN resumes the wait, and unloading the holder ends it. */
-	ASSERT_EQ(0, td_start(self->fd, &c));
+	ASSERT_EQ(0, td_start(&c));
 	usleep(300000);
 	EXPECT_TRUE(td_running(&c)) TH_LOG("the teardown did not wait");
 	unloaded = rpg_now_ns();
@@ -210,7 +163,7 @@ TEST_F(consumer, a_request_while_dying_fails_with_enxio)
 
 	/* A user-space hold without revoke keeps the pgmap dying. */
 	ASSERT_EQ(0, rpg_request(self->fd, 0, 1, &h));
-	ASSERT_EQ(0, td_start(self->fd, &c));
+	ASSERT_EQ(0, td_start(&c));
 	ASSERT_EQ(0, rpg_wait_state(self->fd, RUST_PGMAP_STATE_DYING, 5000));
 	EXPECT_EQ(-ENXIO, consumer_load("nr=64 offset=1024"));
 	ASSERT_EQ(0, rpg_release(self->fd, h));
@@ -258,11 +211,11 @@ TEST_F(consumer, the_rust_sample_is_revoked_and_its_data_survives)
 	ASSERT_EQ(0, rpg_status(self->fd, &st));
 	EXPECT_EQ(RS_NR, st.outstanding);
 
-	mark = klog_mark();
-	ASSERT_EQ(0, td_start(self->fd, &c));
+	mark = rpg_klog_mark();
+	ASSERT_EQ(0, td_start(&c));
 	ASSERT_EQ(0, td_finish(&c, TD_TIMEOUT_MS));
 	EXPECT_EQ(RS_NR, c.td.outstanding);
-	EXPECT_EQ(1, klog_count(mark, CONSUMER_RS ": revoke: released 16 folios"));
+	EXPECT_EQ(1, rpg_klog_count(mark, CONSUMER_RS ": revoke: released 16 folios"));
 	ksft_print_msg("drain after revoke: %.1f ms for %d folios (Rust sample)\n",
 		       c.td.waited_ns / 1e6, RS_NR);
 

@@ -240,7 +240,7 @@ static void longterm_pin_holds_teardown(struct __test_metadata *_metadata, int f
 
 	ASSERT_NE(NULL, copy);
 	ASSERT_EQ(0, ioctl(gfd, PIN_LONGTERM_TEST_START, &lt)) TH_LOG("%s", strerror(errno));
-	ASSERT_EQ(0, td_start(fd, &c));
+	ASSERT_EQ(0, td_start(&c));
 	ASSERT_EQ(0, rpg_wait_state(fd, RUST_PGMAP_STATE_DYING, 5000));
 	usleep(HOLD_US);
 	EXPECT_TRUE(td_running(&c)) TH_LOG("the teardown did not wait for the longterm pin");
@@ -327,7 +327,7 @@ TEST_F(gup_paths, gup_test_fails_after_kill_drain_waits_for_holder)
 	/* gup_test drops its references inside the ioctl, so a request keeps the pgmap dying. */
 	ASSERT_EQ(0, rpg_request(self->fd, holder_page, 1, &h));
 
-	ASSERT_EQ(0, td_start(self->fd, &c));
+	ASSERT_EQ(0, td_start(&c));
 	ASSERT_EQ(0, rpg_wait_state(self->fd, RUST_PGMAP_STATE_DYING, 5000));
 	/* Only the request is left once the zap dropped every mapped page. */
 	ASSERT_EQ(0, rpg_wait_outstanding(self->fd, 1, 5000))
@@ -391,7 +391,7 @@ TEST_F(gup_paths, vmsplice_pipe_holds_teardown_until_read)
 	ASSERT_EQ(0, rpg_status(self->fd, &st));
 	EXPECT_EQ(n, st.outstanding);
 
-	ASSERT_EQ(0, td_start(self->fd, &c));
+	ASSERT_EQ(0, td_start(&c));
 	ASSERT_EQ(0, rpg_wait_state(self->fd, RUST_PGMAP_STATE_DYING, 5000));
 
 	/* A mapping made after the kill cannot fault pages in, so vmsplice's gup fails. */
@@ -484,7 +484,7 @@ static bool kill_during_write(struct __test_metadata *_metadata, int fd, const c
 
 	/* Lets the write pin the pages and submit before the kill makes its gup fail. */
 	usleep(50000);
-	ASSERT_EQ(0, td_start(fd, c));
+	ASSERT_EQ(0, td_start(c));
 	ASSERT_EQ(0, wait_killed(fd, 5000));
 	ASSERT_EQ(0, wait_zapped(a + (n - 1) * RPG_PAGE, 5000));
 
@@ -583,7 +583,7 @@ TEST_F(gup_paths, o_direct_read_lands_in_mapping)
 	EXPECT_EQ(0, rpg_verify(a, first, n, 32)) TH_LOG("the read did not land in the mapping");
 
 	/* The read's pins are gone with the read: the teardown has only the mapping to zap. */
-	ASSERT_EQ(0, td_start(self->fd, &c));
+	ASSERT_EQ(0, td_start(&c));
 	ASSERT_EQ(0, td_finish(&c, TD_TIMEOUT_MS));
 	EXPECT_EQ(n, c.td.outstanding);
 	expect_drained(_metadata, self->fd);
@@ -747,7 +747,7 @@ TEST_F(gup_paths, process_vm_rw_then_teardown_zaps_remote)
 	EXPECT_EQ(n, st.outstanding);
 
 	/* The kill zaps the child's mapping too, so nothing is left to wait for. */
-	ASSERT_EQ(0, td_start(self->fd, &c));
+	ASSERT_EQ(0, td_start(&c));
 	ASSERT_EQ(0, td_finish(&c, TD_TIMEOUT_MS)) TH_LOG("the child's mapping kept the teardown");
 	EXPECT_EQ(n, c.td.outstanding);
 	expect_drained(_metadata, self->fd);
@@ -813,7 +813,7 @@ TEST_F(gup_paths, fork_shares_pages_teardown_zaps_both)
 	ASSERT_EQ(0, rpg_status(self->fd, &st));
 	EXPECT_EQ(n, st.outstanding) TH_LOG("fork must share the pages, not request new ones");
 
-	ASSERT_EQ(0, td_start(self->fd, &c));
+	ASSERT_EQ(0, td_start(&c));
 	ASSERT_EQ(0, td_finish(&c, TD_TIMEOUT_MS)) TH_LOG("a forked mapping kept the teardown");
 	EXPECT_EQ(n, c.td.outstanding);
 	expect_drained(_metadata, self->fd);
@@ -856,7 +856,7 @@ static void module_pin_holds_teardown(struct __test_metadata *_metadata, int fd,
 	ASSERT_EQ(0, rpg_status(fd, &st));
 	EXPECT_EQ(n, st.pinned);
 
-	ASSERT_EQ(0, td_start(fd, &c));
+	ASSERT_EQ(0, td_start(&c));
 	ASSERT_EQ(0, rpg_wait_state(fd, RUST_PGMAP_STATE_DYING, 5000));
 	ASSERT_EQ(0, wait_zapped(a + (n - 1) * RPG_PAGE, 5000));
 

@@ -342,7 +342,7 @@ TEST_F_TIMEOUT(outstanding, outstanding_names_the_pipe_and_the_pin_holding_a_dra
 
 	mark = klog_mark();
 	EXPECT_NE(NULL, mark) TH_LOG("klogctl: %s", strerror(errno));
-	ASSERT_EQ(0, td_start(self->fd, &c));
+	ASSERT_EQ(0, td_start(&c));
 	/*
 	 * No ASSERT from here until the pipe and the pin are released: the fixture's teardown
 	 * would wait for them.

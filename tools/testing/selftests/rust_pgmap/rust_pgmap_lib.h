@@ -7,13 +7,16 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/klog.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -221,6 +224,116 @@ static inline int rpg_wait_outstanding(int fd, uint64_t want, int timeout_ms)
 
 	for (int i = 0; i < timeout_ms / 10; i++) {
 		if (!rpg_status(fd, &st) && st.outstanding == want)
+			return 0;
+		usleep(10000);
+	}
+	return -1;
+}
+
+/*
+ * A seed for the test pattern that differs from run to run: the region keeps its bytes across
+ * the programs of a boot, so a fixed seed could find what an earlier program left.
+ */
+static inline uint32_t rpg_run_seed(void)
+{
+	return (uint32_t)(rpg_now_ns() ^ ((uint64_t)getpid() << 16));
+}
+
+/* Loads the module that the environment variable env names; 0 or -errno from finit_module(). */
+static inline int rpg_load_module(const char *env, const char *params)
+{
+	const char *path = getenv(env);
+	int fd, ret;
+
+	if (!path)
+		return -ENOENT;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = syscall(SYS_finit_module, fd, params, 0) ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+static inline int rpg_unload_module(const char *name)
+{
+	return syscall(SYS_delete_module, name, O_NONBLOCK) ? -errno : 0;
+}
+
+/* The kernel log, from its start; the caller frees it. */
+static inline char *rpg_klog(void)
+{
+	int size = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
+	char *buf = malloc(size + 1);
+	int n = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, buf, size);
+
+	buf[n < 0 ? 0 : n] = 0;
+	return buf;
+}
+
+/* Where the kernel log ends now, for rpg_klog_count(). */
+static inline size_t rpg_klog_mark(void)
+{
+	char *log = rpg_klog();
+	size_t n = strlen(log);
+
+	free(log);
+	return n;
+}
+
+/* How often needle appears in the kernel log after the first mark bytes. */
+static inline int rpg_klog_count(size_t mark, const char *needle)
+{
+	char *log = rpg_klog(), *p = strlen(log) > mark ? log + mark : log + strlen(log);
+	int n = 0;
+
+	while ((p = strstr(p, needle))) {
+		n++;
+		p += strlen(needle);
+	}
+	free(log);
+	return n;
+}
+
+#define RPG_DELAY "/sys/kernel/debug/rust_pgmap/delay"
+
+/* Makes the module sleep ms at a delay point (0 turns it off); 0 or -errno. */
+static inline int rpg_delay(const char *point, unsigned int ms)
+{
+	char cmd[64];
+	int fd, ret;
+
+	snprintf(cmd, sizeof(cmd), "%s %u", point, ms);
+	fd = open(RPG_DELAY, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	ret = write(fd, cmd, strlen(cmd)) < 0 ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+/* How many times the module passed a delay point, or -1 if it cannot be read. */
+static inline long rpg_delay_passed(const char *point)
+{
+	char name[32];
+	unsigned long ms, passed;
+	long found = -1;
+	FILE *f = fopen(RPG_DELAY, "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%31s %lu %lu", name, &ms, &passed) == 3)
+		if (!strcmp(name, point))
+			found = passed;
+	fclose(f);
+	return found;
+}
+
+/* Waits up to timeout_ms until a delay point was passed more than before times; 0 if it was. */
+static inline int rpg_wait_delay_passed(const char *point, long before, int timeout_ms)
+{
+	for (int i = 0; i < timeout_ms / 10; i++) {
+		if (rpg_delay_passed(point) > before)
 			return 0;
 		usleep(10000);
 	}

@@ -19,10 +19,11 @@ struct td_child {
 };
 
 /*
- * Starts a TEARDOWN in a child. The child drops every inherited descriptor but the device, so
- * that pipes and files the test holds are released when the test closes them.
+ * Starts a TEARDOWN in a child. The child opens the device anew and drops every inherited
+ * descriptor, so that pipes and files the test holds, and the pins and requests of its device
+ * file, are released when the test closes them or dies.
  */
-static inline int td_start(int fd, struct td_child *c)
+static inline int td_start(struct td_child *c)
 {
 	int p[2];
 
@@ -39,11 +40,14 @@ static inline int td_start(int fd, struct td_child *c)
 	if (c->pid == 0) {
 		struct rust_pgmap_teardown td = { 0 };
 		uint64_t done;
-		int ret;
+		int fd, ret;
 
 		for (int i = 3; i < 1024; i++)
-			if (i != fd && i != p[1])
+			if (i != p[1])
 				close(i);
+		fd = open(RPG_DEV, O_RDWR);
+		if (fd < 0)
+			_exit(2);
 		ret = rpg_teardown(fd, &td);
 		done = rpg_now_ns();
 		if (write(p[1], &td, sizeof(td)) != sizeof(td) ||

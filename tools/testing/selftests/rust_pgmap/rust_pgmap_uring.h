@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <linux/io_uring.h>
@@ -56,9 +57,12 @@ static inline int uring_init(struct uring *u)
 	return 0;
 }
 
-/* Queues one read or write and submits it without waiting for it. */
-static inline int uring_submit(struct uring *u, uint8_t op, int fd, void *buf, uint32_t len,
-			uint64_t off)
+/*
+ * Queues one read or write and submits it without waiting for it; a *_FIXED op reads or writes
+ * registered buffer buf_index.
+ */
+static inline int uring_submit_op(struct uring *u, uint8_t op, int fd, void *buf, uint32_t len,
+				  uint64_t off, uint16_t buf_index)
 {
 	unsigned int *tail = (unsigned int *)(u->sq + u->p.sq_off.tail);
 	unsigned int *array = (unsigned int *)(u->sq + u->p.sq_off.array);
@@ -73,12 +77,35 @@ static inline int uring_submit(struct uring *u, uint8_t op, int fd, void *buf, u
 	sqe->addr = (uintptr_t)buf;
 	sqe->len = len;
 	sqe->off = off;
+	sqe->buf_index = buf_index;
 	array[idx] = idx;
 	__atomic_store_n(tail, t + 1, __ATOMIC_RELEASE);
 	ret = syscall(__NR_io_uring_enter, u->fd, 1, 0, 0, NULL, 0);
 	if (ret < 0)
 		return -errno;
 	return ret == 1 ? 0 : -EIO;
+}
+
+static inline int uring_submit(struct uring *u, uint8_t op, int fd, void *buf, uint32_t len,
+			       uint64_t off)
+{
+	return uring_submit_op(u, op, fd, buf, len, off, 0);
+}
+
+/* Registers one buffer (a FOLL_LONGTERM pin of its pages), as buffer 0. */
+static inline int uring_register_buffer(struct uring *u, void *buf, size_t len)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+
+	return syscall(__NR_io_uring_register, u->fd, IORING_REGISTER_BUFFERS, &iov, 1) ? -errno
+										       : 0;
+}
+
+/* Unpins the registered buffers. */
+static inline int uring_unregister_buffers(struct uring *u)
+{
+	return syscall(__NR_io_uring_register, u->fd, IORING_UNREGISTER_BUFFERS, NULL, 0) ? -errno
+										      : 0;
 }
 
 /* Waits for one completion and returns its result in *res. */
