@@ -8,9 +8,13 @@
 //! by the matching put or release.
 
 use crate::{
+    compat::{
+        arc_stack::ArcStack,
+        module::{GoingModule, ModuleGoing, ModuleRef},
+    },
     device::PgmapDevice,
     ffi,
-    hold::{Hold, OwnerName, Revoke},
+    hold::{Hold, Owner, Revoke},
 };
 use core::{
     ptr,
@@ -19,12 +23,15 @@ use core::{
 use kernel::{
     bindings,
     prelude::*,
-    str::CStr,
     sync::{Arc, ArcBorrow},
 };
 
 /// The device that `rust_pgmap_dev_get()` hands out: an `Arc::into_raw`, or null.
 static DEVICE: AtomicPtr<PgmapDevice> = AtomicPtr::new(ptr::null_mut());
+
+/// The handles' references on released holds, which a release may drop in any context: they
+/// are dropped here, in task context, where freeing is allowed.
+static RELEASED: ArcStack<Hold> = ArcStack::new();
 
 /// Makes `device` the one that other modules get. Once, at load.
 pub(crate) fn publish(device: Arc<PgmapDevice>) {
@@ -32,13 +39,14 @@ pub(crate) fn publish(device: Arc<PgmapDevice>) {
 }
 
 /// Takes the device back. At unload, when no other module can use the API any more: modules
-/// that call it hold a reference on this one.
+/// that call it hold a reference on this one, and so does every device reference.
 pub(crate) fn unpublish() {
     let device = DEVICE.swap(ptr::null_mut(), Ordering::AcqRel);
     if !device.is_null() {
         // SAFETY: `publish` stored an `Arc::into_raw`, and the swap gave it to us alone.
         drop(unsafe { Arc::from_raw(device) });
     }
+    drop(RELEASED.take_all());
 }
 
 /// `ERR_PTR(err)`.
@@ -46,16 +54,15 @@ fn err_ptr<T>(err: Error) -> *mut T {
     err.to_errno() as isize as *mut T
 }
 
-/// A holder's `struct rust_pgmap_hold_ops`, and the module they belong to.
+/// A holder's `struct rust_pgmap_hold_ops` and `data`.
 ///
 /// # Invariants
 ///
-/// `ops` and `data` are valid, from any task, until the hold they were given with is released;
-/// `owner` is the module that requested it, which releases it before it finishes unloading.
+/// `ops` and `data` are valid, from any task, until the hold they were given with is released
+/// and the revoke that began before, if any, has returned: the API's contract with holders.
 struct CRevoke {
     ops: *const ffi::rust_pgmap_hold_ops,
     data: *mut ffi::c_void,
-    owner: *mut bindings::module,
 }
 
 // SAFETY: By the type invariants the holder's ops may be called from any task.
@@ -65,20 +72,8 @@ unsafe impl Sync for CRevoke {}
 
 impl Revoke for CRevoke {
     fn revoke(&self, hold: &Hold) {
-        // The owner may be unloading: its exit releases the hold, and then its code and `ops`
-        // go. Pin it for the call unless that has begun. `free_module()` waits for an RCU grace
-        // period before freeing a module, so `owner` stays valid inside the read section.
-        // SAFETY: May be called in any context.
-        unsafe { ffi::rust_pgmap_rcu_read_lock() };
-        // SAFETY: An unreleased hold's owner has not finished unloading (type invariants), and
-        // the RCU read section keeps it from being freed while we look.
-        let pinned = !hold.is_released() && unsafe { bindings::try_module_get(self.owner) };
-        // SAFETY: Pairs with the lock above.
-        unsafe { ffi::rust_pgmap_rcu_read_unlock() };
-        if !pinned {
-            return;
-        }
-        // SAFETY: The owner is pinned, so its `ops` are valid (type invariants).
+        // SAFETY: A revoke runs only on a hold that was not released when it began, with a
+        // reference on the owner: `ops` is valid (type invariants).
         if let Some(revoke) = unsafe { (*self.ops).revoke } {
             let handle = ptr::from_ref(hold)
                 .cast_mut()
@@ -87,8 +82,32 @@ impl Revoke for CRevoke {
             // in task context as the API promises.
             unsafe { revoke(handle, self.data) };
         }
-        // SAFETY: Pairs with the `try_module_get()` that succeeded above.
-        unsafe { bindings::module_put(self.owner) };
+    }
+}
+
+/// Releases the holds that a module left behind when it went away: it cannot release them any
+/// more, and must never be called again.
+pub(crate) struct LeftHolds(pub(crate) Arc<PgmapDevice>);
+
+impl ModuleGoing for LeftHolds {
+    fn going(&self, module: &GoingModule) {
+        self.0.for_each_hold(|hold| {
+            if !hold.owner_going(module.as_ptr()) {
+                return;
+            }
+            pr_warn!(
+                "{} went away holding {} folios at {}: released them\n",
+                hold.owner(),
+                hold.count(),
+                hold.offset()
+            );
+            let handle = Arc::into_raw(hold.clone());
+            // SAFETY: `handle` is the pointer that the hold's handle has too. The hold was not
+            // released, so its handle still owned the reference that
+            // `__rust_pgmap_request_folios()` handed out, and the module that had the handle is
+            // gone: that reference is ours to drop, in task context, with the one just taken.
+            drop(unsafe { (Arc::from_raw(handle), Arc::from_raw(handle)) });
+        });
     }
 }
 
@@ -112,6 +131,11 @@ pub extern "C" fn rust_pgmap_dev_get() -> *mut ffi::rust_pgmap_dev {
     // SAFETY: `publish` stored an `Arc::into_raw`, which stays valid until `unpublish`, and that
     // cannot run while a module that calls this is loaded.
     let device: Arc<PgmapDevice> = unsafe { ArcBorrow::from_raw(device) }.into();
+    // A module that leaked this reference could leave the pgmap, whose memmap calls into this
+    // module, behind it: each reference keeps the module loaded.
+    // SAFETY: This module is not going away: the caller depends on it.
+    let module = unsafe { ModuleRef::get(&crate::THIS_MODULE) };
+    let _ = module.into_raw();
     Arc::into_raw(device).cast_mut().cast()
 }
 
@@ -124,6 +148,8 @@ pub extern "C" fn rust_pgmap_dev_get() -> *mut ffi::rust_pgmap_dev {
 pub unsafe extern "C" fn rust_pgmap_dev_put(dev: *mut ffi::rust_pgmap_dev) {
     // SAFETY: The caller gives back a reference from `rust_pgmap_dev_get()`.
     drop(unsafe { Arc::from_raw(dev.cast::<PgmapDevice>()) });
+    // SAFETY: `rust_pgmap_dev_get()` gave up a module reference for each device reference.
+    drop(unsafe { ModuleRef::from_raw(crate::THIS_MODULE.as_ptr()) });
 }
 
 /// `rust_pgmap_request_folios()`.
@@ -131,7 +157,8 @@ pub unsafe extern "C" fn rust_pgmap_dev_put(dev: *mut ffi::rust_pgmap_dev) {
 /// # Safety
 ///
 /// `dev` came from `rust_pgmap_dev_get()`; `ops`, if not null, and `data` are valid from any
-/// task until the hold is released; `owner` is the calling module.
+/// task until the hold is released and a revoke that began before has returned; `owner` is the
+/// calling module.
 #[no_mangle]
 pub unsafe extern "C" fn __rust_pgmap_request_folios(
     dev: *mut ffi::rust_pgmap_dev,
@@ -141,15 +168,17 @@ pub unsafe extern "C" fn __rust_pgmap_request_folios(
     data: *mut ffi::c_void,
     owner: *mut bindings::module,
 ) -> *mut ffi::rust_pgmap_hold {
+    drop(RELEASED.take_all());
     // SAFETY: The caller guarantees a device reference from `rust_pgmap_dev_get()`.
     let device = unsafe { &*dev.cast::<PgmapDevice>() };
-    // SAFETY: `owner` is a loaded module, whose name is a NUL-terminated string.
-    let name = unsafe { CStr::from_char_ptr(ffi::rust_pgmap_module_name(owner)) };
+    // SAFETY: `owner` is the calling module, so loaded, and `LeftHolds`, registered while this
+    // module is, clears it from its holds when it goes away.
+    let owner = unsafe { Owner::module(owner) };
     let revoker: Option<KBox<dyn Revoke>> = if ops.is_null() {
         None
     } else {
         // INVARIANT: The caller guarantees `ops` and `data` for the hold's lifetime.
-        let revoker = match KBox::new(CRevoke { ops, data, owner }, GFP_KERNEL) {
+        let revoker = match KBox::new(CRevoke { ops, data }, GFP_KERNEL) {
             Ok(revoker) => revoker,
             Err(err) => return err_ptr(err.into()),
         };
@@ -159,8 +188,9 @@ pub unsafe extern "C" fn __rust_pgmap_request_folios(
         // SAFETY: The pointer comes from `KBox::into_raw`, only unsized to a trait it implements.
         Some(unsafe { KBox::from_raw(revoker) })
     };
-    match device.request_folios(offset, nr, OwnerName::new(name), revoker) {
-        Ok(hold) => Arc::into_raw(hold).cast_mut().cast(),
+    match device.request_folios(offset, nr, owner, revoker) {
+        // The last thing before the caller gets the handle: a teardown may revoke from now on.
+        Ok(hold) => Arc::into_raw(hold.arm()).cast_mut().cast(),
         Err(err) => err_ptr(err),
     }
 }
@@ -215,15 +245,19 @@ pub unsafe extern "C" fn rust_pgmap_hold_kaddr(
     unsafe { ffi::rust_pgmap_page_address(page) }
 }
 
-/// `rust_pgmap_release_folios()`.
+/// `rust_pgmap_release_folios()`: whether a revoke of the hold began before.
 ///
 /// # Safety
 ///
 /// `hold` is a live handle, and is not used afterwards.
 #[no_mangle]
-pub unsafe extern "C" fn rust_pgmap_release_folios(hold: *mut ffi::rust_pgmap_hold) {
+pub unsafe extern "C" fn rust_pgmap_release_folios(hold: *mut ffi::rust_pgmap_hold) -> bool {
     // SAFETY: The caller gives back the reference that `__rust_pgmap_request_folios()` handed
     // out.
     let hold = unsafe { Arc::from_raw(hold.cast::<Hold>()) };
-    hold.release();
+    // `None` only if the going of its owner released it, which cannot be: the owner calls us.
+    let revoke_began = hold.release().unwrap_or(false);
+    // Dropping the reference may free the hold, which is not allowed in every context.
+    RELEASED.push(hold);
+    revoke_began
 }

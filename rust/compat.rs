@@ -4,13 +4,17 @@
 //! and the version that has it, or says that there is none, so that a rebase knows what to
 //! delete.
 
+pub mod arc_stack;
+pub mod completion;
 pub mod debugfs;
 pub mod delay;
+pub mod drop_once;
 pub mod hardirq;
 pub mod miscdevice;
 pub mod mm;
+pub mod module;
 pub mod page;
 pub mod pinned_pages;
+pub mod rcu;
 pub mod region;
 pub mod shared_mapping;
-pub mod take_once;

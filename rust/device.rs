@@ -6,16 +6,18 @@
 //!
 //! A teardown kills the pgmap (requests fail), asks every live hold to give its folios back
 //! ([`Hold::revoke`]), zaps the user mappings, waits for every requested folio, and unmaps.
+//!
+//! Lock order: `current`, then a pgmap's state lock, then `holds`. Releases take no lock, and
+//! revokes and the drain's log lines run with none held.
 
 use crate::{
-    delay_points::{delay_point, DelayPoint},
     compat::{
         debugfs::{DebugfsShow, SeqWriter},
         region::LegacyPmemRegion,
         shared_mapping::SharedMapping,
     },
     ffi,
-    hold::{Hold, OwnerName, Revoke},
+    hold::{Hold, Owner, Revoke, UnarmedHold},
     pgmap::{BusySummary, Pgmap, PgmapCounters, PgmapOps, PgmapState, RefMode},
 };
 use core::{
@@ -49,30 +51,51 @@ type DevicePgmap = Pgmap<FreeStats>;
 
 /// The holds of a device that may still be live, by an id of their own.
 ///
-/// Released holds are dropped from here lazily, in task context: a release may come from an
-/// interrupt, where the mutex cannot be taken.
+/// Released holds leave lazily, in task context: a release may come from an interrupt, where
+/// the mutex cannot be taken. An insertion prunes them once the tree has doubled since the last
+/// prune, so that it stays within twice the live holds at an amortised O(1) per request.
 struct HoldRegistry {
     next_id: u64,
     holds: RBTree<u64, Arc<Hold>>,
+    len: usize,
+    len_after_prune: usize,
 }
 
 impl HoldRegistry {
-    fn prune(&mut self) {
-        while let Some(id) = self
-            .holds
-            .iter()
-            .find(|(_, hold)| hold.is_released())
-            .map(|(id, _)| *id)
-        {
-            self.holds.remove(&id);
+    /// Prunes below this many holds are not worth their walk.
+    const MIN_PRUNE: usize = 16;
+
+    fn insert(&mut self, hold: Arc<Hold>) -> Result {
+        if self.len >= 2 * self.len_after_prune.max(Self::MIN_PRUNE) {
+            // Best effort: a prune that cannot allocate is retried at the next insertion.
+            let _ = self.prune();
         }
+        let id = self.next_id;
+        self.holds.try_create_and_insert(id, hold, GFP_KERNEL)?;
+        self.next_id += 1;
+        self.len += 1;
+        Ok(())
+    }
+
+    fn prune(&mut self) -> Result {
+        let mut released = KVec::new();
+        for (id, hold) in self.holds.iter() {
+            if hold.is_released() {
+                released.push(*id, GFP_KERNEL)?;
+            }
+        }
+        for id in &released {
+            self.holds.remove(id);
+        }
+        self.len -= released.len();
+        self.len_after_prune = self.len;
+        Ok(())
     }
 
     /// The holds that were not released, for use outside the lock.
-    fn live(&mut self) -> Result<KVec<Arc<Hold>>> {
-        self.prune();
+    fn live(&self) -> Result<KVec<Arc<Hold>>> {
         let mut live = KVec::new();
-        for hold in self.holds.values() {
+        for hold in self.holds.values().filter(|hold| !hold.is_released()) {
             live.push(hold.clone(), GFP_KERNEL)?;
         }
         Ok(live)
@@ -82,12 +105,13 @@ impl HoldRegistry {
 /// The device: the claimed region and its current pgmap.
 #[pin_data]
 pub struct PgmapDevice {
+    /// First to drop: a hold left at unload (which the module refcounts rule out) gives its
+    /// folios back before the pgmap's drop waits for them.
+    #[pin]
+    holds: Mutex<HoldRegistry>,
     /// The live pgmap, or the last one after its teardown until ATTACH replaces it.
     #[pin]
     current: Mutex<Arc<DevicePgmap>>,
-    /// Taken after `current`'s pgmap state lock, never before it.
-    #[pin]
-    holds: Mutex<HoldRegistry>,
     /// Shared with every pgmap, whose mapped folios name it as their mapping.
     mapping: Arc<SharedMapping>,
     /// The same for every pgmap of the device.
@@ -107,11 +131,13 @@ impl PgmapDevice {
         let mapping = Arc::new(SharedMapping::new()?, GFP_KERNEL)?;
         let pgmap = Self::create_pgmap(&region, &mapping, mode)?;
         Ok(try_pin_init!(Self {
-            current <- new_mutex!(pgmap),
             holds <- new_mutex!(HoldRegistry {
                 next_id: 0,
                 holds: RBTree::new(),
+                len: 0,
+                len_after_prune: 0,
             }),
+            current <- new_mutex!(pgmap),
             mapping,
             mode,
             generation: AtomicU32::new(1),
@@ -164,32 +190,33 @@ impl PgmapDevice {
     }
 
     /// Holds `nr` idle folios from `offset` for `owner`; `revoker` is asked to give them back
-    /// when a teardown starts. The errors of [`crate::pgmap::LiveGuard::request_folios`].
+    /// when a teardown starts, once the caller armed the hold. The errors of
+    /// [`crate::pgmap::LiveGuard::request_folios`].
     pub fn request_folios(
         &self,
         offset: usize,
         nr: usize,
-        owner: OwnerName,
+        owner: Owner,
         revoker: Option<KBox<dyn Revoke>>,
-    ) -> Result<Arc<Hold>> {
+    ) -> Result<UnarmedHold> {
         let pgmap = self.pgmap();
         let live = pgmap.access()?;
         let folios = live.request_folios(offset, nr)?;
-        let hold = Arc::new(Hold::new(folios, offset, owner, revoker)?, GFP_KERNEL)?;
+        let hold = UnarmedHold::new(folios, offset, owner, revoker)?;
         // Registered before the state lock is dropped: a teardown's kill, which takes that lock,
         // comes either before the request (which then failed) or after the registration (and
         // its revoke finds the hold).
-        let mut registry = self.holds.lock();
-        registry.prune();
-        let id = registry.next_id;
-        registry.next_id += 1;
-        registry
-            .holds
-            .try_create_and_insert(id, hold.clone(), GFP_KERNEL)?;
-        drop(registry);
+        self.holds.lock().insert(hold.hold().clone())?;
         drop(live);
-        delay_point(DelayPoint::RequestReturn);
         Ok(hold)
+    }
+
+    /// Calls `f` with each hold that was not released, outside the registry's lock.
+    pub(crate) fn for_each_hold(&self, f: impl FnMut(&Arc<Hold>)) {
+        match self.holds.lock().live() {
+            Ok(live) => live.iter().for_each(f),
+            Err(_) => pr_err!("out of memory listing the holds\n"),
+        }
     }
 
     /// Asks every live hold to give its folios back.

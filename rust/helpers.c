@@ -355,3 +355,16 @@ bool rust_pgmap_log_ratelimit(void)
 
 	return __ratelimit(&rs);
 }
+
+/* Pins @mod if it is live: 1; -EAGAIN while its init runs; 0 once it is going. Under RCU. */
+int rust_pgmap_module_try_get_live(struct module *mod)
+{
+	switch (READ_ONCE(mod->state)) {
+	case MODULE_STATE_LIVE:
+		return try_module_get(mod) ? 1 : 0;
+	case MODULE_STATE_COMING:
+		return -EAGAIN;
+	default:
+		return 0;
+	}
+}

@@ -47,6 +47,7 @@ int rust_pgmap_page_mapcount(struct page *page);
 void rust_pgmap_rcu_read_lock(void);
 void rust_pgmap_rcu_read_unlock(void);
 const char *rust_pgmap_module_name(struct module *mod);
+int rust_pgmap_module_try_get_live(struct module *mod);
 void *rust_pgmap_page_address(struct page *page);
 void rust_pgmap_memcpy_to_page(struct page *page, size_t offset, const void *from, size_t len);
 

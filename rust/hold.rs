@@ -1,27 +1,43 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Holds: folios requested from the device's pgmap on behalf of a holder, which a teardown asks
-//! to give them back before it waits for them.
+//! to give them back ([`Hold::revoke`]) before it waits for them.
 //!
-//! A hold is released exactly once, from any context ([`Hold::release`]); a teardown revokes it
-//! at most once, in task context ([`Hold::revoke`]).
+//! The revoke contract (`Documentation/api.rst`), and what keeps each rule:
+//!
+//! - A revoke is never called before the request has returned: the request arms the hold
+//!   ([`UnarmedHold::arm`]) as the last thing before it returns, and a revoke waits for that.
+//! - A revoke never begins once a release has begun: one atomic state orders the two, and the
+//!   release tells whether a revoke began before it, so that the holder knows whether its
+//!   revoke may still be running.
+//! - A revoke never calls into a module that is not live: it takes a reference on the owner
+//!   first, waiting while the owner's init runs, and gives up once the owner goes away. A module
+//!   that goes away with holds still registered (a driver bug) has them released, not revoked
+//!   ([`Hold::owner_going`]).
+//! - A release, in any context, does only atomics and page puts.
 
 use crate::{
-    compat::take_once::TakeOnce,
+    compat::{
+        completion::Completion,
+        delay::msleep,
+        drop_once::DropOnce,
+        module::{self, LiveModule, ModuleRef},
+        rcu,
+    },
     delay_points::{delay_point, DelayPoint},
     ffi,
     pgmap::Folios,
 };
 use core::{
     fmt,
-    sync::atomic::{AtomicBool, Ordering},
+    sync::atomic::{AtomicPtr, AtomicU32, Ordering},
 };
-use kernel::{bindings, prelude::*, str::CStr};
+use kernel::{bindings, prelude::*, str::CStr, sync::Arc};
 
 /// What a teardown asks of a holder.
 pub trait Revoke: Send + Sync {
     /// Stop using the folios and release `hold` soon, from here or from any context later.
-    /// Called once, in task context, when a teardown starts; may sleep.
+    /// Called at most once, in task context, with a reference on the hold's owner; may sleep.
     fn revoke(&self, hold: &Hold);
 }
 
@@ -57,68 +73,227 @@ impl fmt::Display for OwnerName {
     }
 }
 
+/// The module that owns a hold.
+///
+/// # Invariants
+///
+/// `module` is null, or a module that has not been freed: [`Hold::owner_going`] clears it when
+/// the module goes away, before the module is freed.
+pub struct Owner {
+    name: OwnerName,
+    module: AtomicPtr<bindings::module>,
+}
+
+impl Owner {
+    /// A module that requests through the API, and which is loaded while it does.
+    ///
+    /// # Safety
+    ///
+    /// `module` is a loaded module, and [`Hold::owner_going`] is called on every hold that
+    /// names it when it goes away.
+    pub unsafe fn module(module: *mut bindings::module) -> Self {
+        // SAFETY: The caller guarantees a loaded module, whose name is a NUL-terminated string.
+        let name = unsafe { CStr::from_char_ptr(ffi::rust_pgmap_module_name(module)) };
+        // INVARIANT: Loaded now; the caller promises the clearing.
+        Self {
+            name: OwnerName::new(name),
+            module: AtomicPtr::new(module),
+        }
+    }
+
+    /// An owner inside this driver, which is never called back.
+    pub fn internal(name: &CStr) -> Self {
+        // INVARIANT: Null.
+        Self {
+            name: OwnerName::new(name),
+            module: AtomicPtr::new(core::ptr::null_mut()),
+        }
+    }
+}
+
 /// Consecutive folios of the device's pgmap, held for a holder.
+///
+/// # Invariants
+///
+/// - `armed` is completed once the request returned the hold.
+/// - `state` only gains bits: [`Self::REVOKING`] when a revoke begins, never after
+///   [`Self::RELEASED`], which the release sets first.
+/// - `folios` is dropped by the one release, or with the hold.
+#[pin_data]
 pub struct Hold {
-    folios: TakeOnce<Folios>,
+    folios: DropOnce<Folios>,
     first_page: *mut bindings::page,
     offset: usize,
     nr: usize,
-    owner: OwnerName,
+    owner: Owner,
     revoker: Option<KBox<dyn Revoke>>,
-    revoked: AtomicBool,
+    state: AtomicU32,
+    #[pin]
+    armed: Completion,
+    /// For the [`crate::compat::arc_stack::ArcStack`] of released holds.
+    stack_link: AtomicPtr<Hold>,
 }
 
 // SAFETY: `first_page` is only handed out, never dereferenced here; the rest is `Send`.
 unsafe impl Send for Hold {}
-// SAFETY: As above; shared access goes through atomics and `TakeOnce`.
+// SAFETY: As above; shared access goes through atomics, `DropOnce` and the completion.
 unsafe impl Sync for Hold {}
 
-impl Hold {
-    /// A hold on `folios`, the `nr` folios from `offset`.
+// SAFETY: `stack_link` is the same field every time, and only `ArcStack` uses it.
+unsafe impl crate::compat::arc_stack::ArcStackLink for Hold {
+    fn stack_link(&self) -> &AtomicPtr<Self> {
+        &self.stack_link
+    }
+}
+
+/// A hold whose request has not returned yet: [`UnarmedHold::arm`] says that it did, and lets
+/// revokes in.
+#[must_use = "a teardown waits for the hold to be armed before it revokes it"]
+pub struct UnarmedHold(Arc<Hold>);
+
+impl UnarmedHold {
+    /// A hold on `folios`, the `nr` folios from `offset`, for `owner`, whom a teardown asks
+    /// through `revoker`.
     pub fn new(
         folios: Folios,
         offset: usize,
-        owner: OwnerName,
+        owner: Owner,
         revoker: Option<KBox<dyn Revoke>>,
     ) -> Result<Self> {
         let nr = folios.count();
         let first_page = folios.page(0).as_ptr();
-        Ok(Self {
-            folios: TakeOnce::new(KBox::new(folios, GFP_KERNEL)?),
-            first_page,
-            offset,
-            nr,
-            owner,
-            revoker,
-            revoked: AtomicBool::new(false),
-        })
+        let hold = Arc::pin_init(
+            try_pin_init!(Hold {
+                folios: DropOnce::new(folios),
+                first_page,
+                offset,
+                nr,
+                owner,
+                revoker,
+                state: AtomicU32::new(0),
+                armed <- Completion::new(),
+                stack_link: AtomicPtr::new(core::ptr::null_mut()),
+            }),
+            GFP_KERNEL,
+        )?;
+        Ok(Self(hold))
     }
 
-    /// Puts the folios, unless that happened already; returns whether this call did. Any
-    /// context.
-    pub fn release(&self) -> bool {
-        self.folios.take().is_some()
+    /// The hold, for the registry: it may not be revoked until armed.
+    pub fn hold(&self) -> &Arc<Hold> {
+        &self.0
+    }
+
+    /// Arms the hold: call it as the last thing before the request returns it.
+    pub fn arm(self) -> Arc<Hold> {
+        delay_point(DelayPoint::RequestReturn);
+        self.0.armed.complete_all();
+        self.0
+    }
+}
+
+impl Hold {
+    const REVOKING: u32 = 1 << 0;
+    const RELEASED: u32 = 1 << 1;
+
+    /// Puts the folios, unless a release did already: then `None`. Otherwise tells whether a
+    /// revoke began before: it may still be running, and the holder's data must outlive it.
+    /// Any context: only atomics and page puts.
+    #[must_use = "whether a revoke may still be running decides when the holder's data may go"]
+    pub fn release(&self) -> Option<bool> {
+        let before = self.state.fetch_or(Self::RELEASED, Ordering::AcqRel);
+        if before & Self::RELEASED != 0 {
+            return None;
+        }
+        self.folios.drop_once();
+        Some(before & Self::REVOKING != 0)
     }
 
     /// Whether the folios were put.
     pub fn is_released(&self) -> bool {
-        self.folios.is_taken()
+        self.folios.is_dropped()
     }
 
-    /// Asks the holder to release, once, unless it did already. Task context.
+    /// Asks the holder to release, once, unless it released already. Task context; sleeps until
+    /// the request returned and, while the owner's init runs, until it finished.
     pub fn revoke(&self) {
-        if self.is_released() || self.revoked.swap(true, Ordering::AcqRel) {
+        let Some(revoker) = &self.revoker else {
             return;
+        };
+        self.armed.wait();
+        let Some(_owner) = self.pin_owner() else {
+            return;
+        };
+        let mut state = self.state.load(Ordering::Acquire);
+        loop {
+            if state & (Self::RELEASED | Self::REVOKING) != 0 {
+                return;
+            }
+            match self.state.compare_exchange(
+                state,
+                state | Self::REVOKING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(now) => state = now,
+            }
         }
-        if let Some(revoker) = &self.revoker {
-            delay_point(DelayPoint::RevokeCall);
-            revoker.revoke(self);
+        delay_point(DelayPoint::RevokeCall);
+        revoker.revoke(self);
+    }
+
+    /// A reference on the owner while it is live; `None` once the hold is released or the
+    /// owner is going away. Polls while the owner's init runs: a reference taken then would not
+    /// keep it loaded if the init failed.
+    fn pin_owner(&self) -> Option<ModuleRef> {
+        let mut sleep_ms = 1;
+        loop {
+            if self.is_released() {
+                return None;
+            }
+            {
+                let rcu = rcu::read_lock();
+                let owner = self.owner.module.load(Ordering::Acquire);
+                if owner.is_null() {
+                    return None;
+                }
+                // SAFETY: By the type invariants of `Owner` the module is not freed yet, and
+                // it is not freed before a grace period after it began to go away.
+                match unsafe { module::try_get_live(owner, &rcu) } {
+                    LiveModule::Pinned(owner) => return Some(owner),
+                    LiveModule::Going => return None,
+                    LiveModule::Coming => {}
+                }
+            }
+            msleep(sleep_ms);
+            sleep_ms = (sleep_ms * 2).min(16);
         }
+    }
+
+    /// The owner `module` is going away: it will not be called any more. Returns true if this
+    /// call released the hold, which the module left behind.
+    pub fn owner_going(&self, module: *mut bindings::module) -> bool {
+        // INVARIANT: Cleared before the module is freed: the notifier runs before that.
+        if self
+            .owner
+            .module
+            .compare_exchange(
+                module,
+                core::ptr::null_mut(),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            return false;
+        }
+        self.release().is_some()
     }
 
     /// Whether a teardown asked for the folios back.
     pub fn is_revoked(&self) -> bool {
-        self.revoked.load(Ordering::Acquire)
+        self.state.load(Ordering::Acquire) & Self::REVOKING != 0
     }
 
     /// The first folio's struct page, for the C API; the rest follow it in the memmap.
@@ -138,6 +313,6 @@ impl Hold {
 
     /// The module that requested the hold.
     pub fn owner(&self) -> &OwnerName {
-        &self.owner
+        &self.owner.name
     }
 }

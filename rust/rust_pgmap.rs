@@ -17,10 +17,12 @@ pub mod hold;
 pub mod pgmap;
 pub mod test_device;
 
+use api::LeftHolds;
 use bench::RequestBench;
 use compat::{
     debugfs::{DebugfsDir, DebugfsFile},
     miscdevice::MiscDeviceRegistration,
+    module::ModuleNotifier,
     region::LegacyPmemRegion,
 };
 use delay_points::DelayPoints;
@@ -43,6 +45,7 @@ struct RustPgmap {
     _outstanding: Pin<KBox<DebugfsFile<OutstandingPages>>>,
     _delay: Pin<KBox<DebugfsFile<DelayPoints>>>,
     _misc: Pin<KBox<MiscDeviceRegistration<TestDevice>>>,
+    _left_holds: Pin<KBox<ModuleNotifier<LeftHolds>>>,
 }
 
 impl kernel::Module for RustPgmap {
@@ -94,6 +97,8 @@ impl kernel::Module for RustPgmap {
             MiscDeviceRegistration::register(c_str!("rust_pgmap"), 0o600, module, device.clone()),
             GFP_KERNEL,
         )?;
+        let left_holds =
+            KBox::pin_init(ModuleNotifier::new(LeftHolds(device.clone())), GFP_KERNEL)?;
         api::publish(device);
         pr_info!(
             "registered /dev/rust_pgmap: pmem {:#x}-{:#x}, {} pages, refmode {}\n",
@@ -107,6 +112,7 @@ impl kernel::Module for RustPgmap {
             _outstanding: outstanding,
             _delay: delay,
             _misc: misc,
+            _left_holds: left_holds,
         })
     }
 }

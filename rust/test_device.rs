@@ -12,7 +12,7 @@ use crate::{
     },
     device::PgmapDevice,
     ffi,
-    hold::{Hold, OwnerName},
+    hold::{Hold, Owner},
     pgmap::PgmapState,
 };
 use core::{fmt::Write, sync::atomic::Ordering};
@@ -65,7 +65,7 @@ impl PinnedDrop for OpenFile {
         let held: usize = holds.requests.values().map(|hold| hold.count()).sum();
         // The device's registry keeps its own reference: release explicitly.
         for hold in holds.requests.values() {
-            hold.release();
+            let _ = hold.release();
         }
         self.device
             .pinned
@@ -133,20 +133,21 @@ impl OpenFile {
         let nr = usize::try_from(req.npages).map_err(|_| EINVAL)?;
         // The same request as the exported API's, with no revoke: a teardown waits for user
         // space to RELEASE or close.
-        let hold =
-            self.device
-                .request_folios(offset, nr, OwnerName::new(c_str!("rust_pgmap")), None)?;
+        let hold = self
+            .device
+            .request_folios(offset, nr, Owner::internal(c_str!("rust_pgmap")), None)?
+            .arm();
         let mut holds = self.holds.lock();
         req.handle = holds.new_handle();
         if let Err(err) = writer.write(&req) {
-            hold.release();
+            let _ = hold.release();
             return Err(err);
         }
         if let Err(err) = holds
             .requests
             .try_create_and_insert(req.handle, hold.clone(), GFP_KERNEL)
         {
-            hold.release();
+            let _ = hold.release();
             return Err(err);
         }
         self.device.held.fetch_add(nr as u64, Ordering::Relaxed);
@@ -160,12 +161,14 @@ impl OpenFile {
         self.device
             .held
             .fetch_sub(hold.count() as u64, Ordering::Relaxed);
+        // Only the release runs in the interrupt: dropping our reference afterwards, here, is
+        // what may free the hold.
         if in_hardirq {
-            hardirq::call_in_hardirq(move || {
-                hold.release();
+            hardirq::call_in_hardirq(|| {
+                let _ = hold.release();
             });
         } else {
-            hold.release();
+            let _ = hold.release();
         }
         Ok(0)
     }

@@ -22,9 +22,11 @@ else
 fi
 mkdir -p "$out"
 # Keep mtimes, so that Kbuild rebuilds only what changed.
-mkdir -p "$out/samples"
+tests=tools/testing/selftests/rust_pgmap
+mkdir -p "$out/samples" "$out/$tests"
 cp -a --update "$ROOT/Kbuild" "$ROOT/rust" "$ROOT/include" "$out/"
 cp -a --update "$ROOT/samples/kernel" "$out/samples/"
+cp -a --update "$ROOT/$tests/test_modules" "$out/$tests/"
 
 log=$out/build.log
 if ! make -C "$kdir" M="$out" "${KMAKE_ARGS[@]}" "${extra[@]}" modules >"$log" 2>&1; then

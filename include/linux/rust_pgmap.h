@@ -3,10 +3,11 @@
  * rust_pgmap: request folios from a ZONE_DEVICE pgmap whose busy pages prove it alive, with
  * holds that a teardown can revoke.
  *
- * A hold keeps one pgmap reference per folio, taken on the folio's 0->1 transition and dropped
- * in its free path. A teardown of the pgmap blocks new requests, asks every holder to give its
- * folios back (&rust_pgmap_hold_ops.revoke), zaps user mappings, waits until every requested
- * folio has been freed, and only then calls memunmap_pages(). See Documentation/api.rst.
+ * A held folio keeps the pgmap from being unmapped until its free path runs: with refmode=folio
+ * through a pgmap reference of its own, with refmode=scan through the teardown's sweep. A
+ * teardown of the pgmap blocks new requests, asks every holder to give its folios back
+ * (&rust_pgmap_hold_ops.revoke), zaps user mappings, waits until every requested folio has been
+ * freed, and only then calls memunmap_pages(). See Documentation/api.rst.
  */
 #ifndef _LINUX_RUST_PGMAP_H
 #define _LINUX_RUST_PGMAP_H
@@ -21,10 +22,13 @@ struct rust_pgmap_hold;
 
 /**
  * struct rust_pgmap_hold_ops - what a teardown asks of a holder
- * @revoke: called once, in task context, when a teardown of the pgmap starts, asking the holder
- *	to stop using the folios (stop DMA, unmap them from its own tables) and then call
- *	rust_pgmap_release_folios(), from within @revoke or soon after, from any context. Until it
- *	does, the teardown waits. May sleep. Must not request folios from the same device.
+ * @revoke: called at most once, in task context, when a teardown of the pgmap starts, asking
+ *	the holder to stop using the folios (stop DMA, unmap them from its own tables) and then
+ *	call rust_pgmap_release_folios(), from within @revoke or soon after, from any context.
+ *	Until it does, the teardown waits. Never called before rust_pgmap_request_folios() has
+ *	returned the hold (use the @hold it is given: the caller may not have stored the handle
+ *	yet), never once rust_pgmap_release_folios() has been called, and never while the
+ *	owner's module_init() runs. May sleep. Must not request folios from the same device.
  */
 struct rust_pgmap_hold_ops {
 	void (*revoke)(struct rust_pgmap_hold *hold, void *data);
@@ -34,7 +38,8 @@ struct rust_pgmap_hold_ops {
  * rust_pgmap_dev_get() - take a reference on the rust_pgmap device
  *
  * The reference stays valid across teardown and re-attach of the device's pgmap; requests made
- * through it fail with -ENXIO while the pgmap is dying or dead.
+ * through it fail with -ENXIO while the pgmap is dying or dead. It keeps rust_pgmap loaded:
+ * a module that leaks it makes rust_pgmap impossible to unload.
  *
  * Context: any.
  * Return: the device, or ERR_PTR(-ENODEV) if there is none.
@@ -62,9 +67,10 @@ struct rust_pgmap_hold *__rust_pgmap_request_folios(struct rust_pgmap_dev *dev,
  * @ops: the holder's operations, or NULL: a hold without @ops is simply waited for
  * @data: passed to @ops
  *
- * All or nothing: each folio makes its 0->1 transition and takes one pgmap reference. The
- * calling module is recorded as the hold's owner, which the drain log and
- * /sys/kernel/debug/rust_pgmap/outstanding name while a teardown waits for it.
+ * All or nothing: each folio is handed out, idle before. The calling module is recorded as the
+ * hold's owner, which the drain log and /sys/kernel/debug/rust_pgmap/outstanding name while a
+ * teardown waits for it. If the owner goes away holding it (a bug), the hold is released then,
+ * with one log line, and @ops is never called again.
  *
  * Context: task context; may sleep.
  * Return: the hold, or ERR_PTR(-ENXIO) while the pgmap is dying or dead, ERR_PTR(-EBUSY) if any
@@ -108,10 +114,14 @@ void *rust_pgmap_hold_kaddr(const struct rust_pgmap_hold *hold, unsigned long i)
  * rust_pgmap_release_folios() - give a hold's folios back
  * @hold: the hold, which must not be used afterwards
  *
- * Puts one reference on each folio; the last put frees it back to the pgmap.
+ * Puts one reference on each folio; the last put frees it back to the pgmap. Takes no lock and
+ * frees no memory.
  *
  * Context: any context a put_page() may be called from, hard interrupt included.
+ * Return: false if @ops->revoke was not called for this hold, and now never will be: @data may
+ * go. True if a teardown began to revoke the hold before: its @ops->revoke may not have
+ * returned yet (when this is called from it, it has not), and @data must stay until it has.
  */
-void rust_pgmap_release_folios(struct rust_pgmap_hold *hold);
+bool rust_pgmap_release_folios(struct rust_pgmap_hold *hold);
 
 #endif /* _LINUX_RUST_PGMAP_H */

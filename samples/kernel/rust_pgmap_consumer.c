@@ -27,8 +27,12 @@ module_param(ignore_revoke, bool, 0444);
 MODULE_PARM_DESC(ignore_revoke, "do not give the folios back when asked (default no)");
 
 static struct rust_pgmap_dev *dev;
-/* Taken with xchg() by whichever of the timer and the module exit releases it. */
+/* Set once the request returned; the revoke gets the hold as its argument instead. */
 static struct rust_pgmap_hold *hold;
+/* The hold that the timer releases: the one the revoke got. */
+static struct rust_pgmap_hold *timer_hold;
+/* Whichever of the timer and the module exit comes first releases the hold. */
+static atomic_t released;
 static struct task_struct *writer;
 static struct hrtimer release_timer;
 
@@ -57,17 +61,16 @@ static int write_folios(void *data)
 	return 0;
 }
 
-static void release_hold(void)
+static void release_hold(struct rust_pgmap_hold *h)
 {
-	struct rust_pgmap_hold *h = xchg(&hold, NULL);
-
-	if (h)
+	/* No data to free: what the release says about a running revoke does not matter here. */
+	if (!atomic_xchg(&released, 1))
 		rust_pgmap_release_folios(h);
 }
 
 static enum hrtimer_restart release_in_irq(struct hrtimer *timer)
 {
-	release_hold();
+	release_hold(READ_ONCE(timer_hold));
 	return HRTIMER_NORESTART;
 }
 
@@ -88,6 +91,7 @@ static void consumer_revoke(struct rust_pgmap_hold *h, void *data)
 	pr_info("revoke: stopping the writer, releasing %lu folios from a timer interrupt\n",
 		rust_pgmap_hold_nr(h));
 	stop_writer();
+	WRITE_ONCE(timer_hold, h);
 	hrtimer_start(&release_timer, 0, HRTIMER_MODE_REL_HARD);
 }
 
@@ -100,6 +104,8 @@ static int __init consumer_init(void)
 	struct rust_pgmap_hold *h;
 	struct task_struct *w;
 
+	hrtimer_init(&release_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
+	release_timer.function = release_in_irq;
 	dev = rust_pgmap_dev_get();
 	if (IS_ERR(dev))
 		return PTR_ERR(dev);
@@ -109,12 +115,12 @@ static int __init consumer_init(void)
 		rust_pgmap_dev_put(dev);
 		return PTR_ERR(h);
 	}
+	/* A request from module init is revoked only once the init returned: writer is set. */
 	hold = h;
-	hrtimer_init(&release_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
-	release_timer.function = release_in_irq;
 	w = kthread_run(write_folios, h, "rust_pgmap_consumer");
 	if (IS_ERR(w)) {
-		release_hold();
+		hrtimer_cancel(&release_timer);
+		release_hold(h);
 		rust_pgmap_dev_put(dev);
 		return PTR_ERR(w);
 	}
@@ -127,7 +133,7 @@ static void __exit consumer_exit(void)
 {
 	stop_writer();
 	hrtimer_cancel(&release_timer);
-	release_hold();
+	release_hold(hold);
 	rust_pgmap_dev_put(dev);
 	pr_info("unloaded\n");
 }

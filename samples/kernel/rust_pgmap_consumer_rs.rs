@@ -7,7 +7,7 @@
 
 use core::{
     ptr,
-    sync::atomic::{AtomicPtr, Ordering},
+    sync::atomic::{AtomicBool, AtomicPtr, Ordering},
 };
 use kernel::{page::PAGE_SIZE, prelude::*};
 
@@ -115,38 +115,43 @@ mod api {
         }
     }
 
-    /// Releases `hold`.
+    /// Releases `hold`; whether a revoke of it began before, and so may still be running.
     ///
     /// # Safety
     ///
     /// `hold` is live, and not used afterwards.
-    pub(crate) unsafe fn release(hold: *mut ffi::rust_pgmap_hold) {
+    pub(crate) unsafe fn release(hold: *mut ffi::rust_pgmap_hold) -> bool {
         // SAFETY: The caller gives the hold back once.
-        unsafe { ffi::rust_pgmap_release_folios(hold) };
+        unsafe { ffi::rust_pgmap_release_folios(hold) }
     }
 }
 
-/// The hold, taken with a swap by whichever of revoke and unload releases it.
+/// The hold, for the unload; a revoke gets it as its argument.
 static HOLD: AtomicPtr<api::ffi::rust_pgmap_hold> = AtomicPtr::new(ptr::null_mut());
+/// Whether the revoke or the unload, whichever came first, released the hold.
+static RELEASED: AtomicBool = AtomicBool::new(false);
 
-fn release_hold() -> bool {
-    let hold = HOLD.swap(ptr::null_mut(), Ordering::AcqRel);
-    if hold.is_null() {
+/// Releases `hold` unless that happened already; returns whether this call did.
+///
+/// # Safety
+///
+/// `hold` is our hold, live until the first release.
+unsafe fn release_once(hold: *mut api::ffi::rust_pgmap_hold) -> bool {
+    if RELEASED.swap(true, Ordering::AcqRel) {
         return false;
     }
-    // SAFETY: The swap gave us the only copy of a live hold.
-    unsafe { api::release(hold) };
+    // No data to keep: whether a revoke is running does not matter.
+    // SAFETY: The swap made this the one release of our live hold.
+    let _ = unsafe { api::release(hold) };
     true
 }
 
 /// # Safety
 ///
 /// Called by rust_pgmap with a hold of ours, in task context.
-unsafe extern "C" fn revoke(
-    _hold: *mut api::ffi::rust_pgmap_hold,
-    _data: *mut kernel::ffi::c_void,
-) {
-    if release_hold() {
+unsafe extern "C" fn revoke(hold: *mut api::ffi::rust_pgmap_hold, _data: *mut kernel::ffi::c_void) {
+    // SAFETY: rust_pgmap passes our hold, which is live until its first release.
+    if unsafe { release_once(hold) } {
         pr_info!("revoke: released {} folios\n", NR);
     }
 }
@@ -163,7 +168,8 @@ impl kernel::Module for ConsumerRs {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let device = api::Device::get()?;
         let hold = device.request(OFFSET, NR, &OPS, module)?;
-        // SAFETY: Just requested; nobody can release it before we publish it below.
+        // SAFETY: Just requested: a request from module init is not revoked before the init
+        // returned, and nothing else releases it.
         unsafe { api::fill(hold, |i, byte| pattern(OFFSET + i, byte)) };
         HOLD.store(hold, Ordering::Release);
         pr_info!("holding {} folios at {}, written once\n", NR, OFFSET);
@@ -173,7 +179,9 @@ impl kernel::Module for ConsumerRs {
 
 impl Drop for ConsumerRs {
     fn drop(&mut self) {
-        release_hold();
+        let hold = HOLD.load(Ordering::Acquire);
+        // SAFETY: Our hold, stored by the init that succeeded, live until its first release.
+        unsafe { release_once(hold) };
         pr_info!("unloaded\n");
     }
 }

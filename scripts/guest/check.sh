@@ -12,9 +12,17 @@ insmod "$MODULE" refmode="$mode" || exit 1
 "$KSELFTEST/run_kselftest.sh"
 rmmod rust_pgmap
 
-echo "# the same programs with refmode=$other: pgmap_test gup_paths_test consumer_test outstanding_test badinput_test"
+echo "# the same programs with refmode=$other: pgmap_test gup_paths_test consumer_test outstanding_test badinput_test revoke_test"
 export RUST_PGMAP_REFMODE=$other
 insmod "$MODULE" refmode="$other" || exit 1
 "$KSELFTEST/run_kselftest.sh" -t rust_pgmap:pgmap_test -t rust_pgmap:gup_paths_test \
-	-t rust_pgmap:consumer_test -t rust_pgmap:outstanding_test -t rust_pgmap:badinput_test
+	-t rust_pgmap:consumer_test -t rust_pgmap:outstanding_test -t rust_pgmap:badinput_test \
+	-t rust_pgmap:revoke_test
 rmmod rust_pgmap
+
+# Last: a leaked device reference leaves rust_pgmap loaded for the rest of the boot.
+cd "$KSELFTEST/rust_pgmap" || exit 1
+BASE_DIR=$KSELFTEST
+# shellcheck source=/dev/null
+. "$KSELFTEST/kselftest/runner.sh"
+run_many ./leaked_dev_ref.sh

@@ -14,6 +14,7 @@
 #include "kselftest_harness.h"
 #include "rust_pgmap_fixture.h"
 #include "rust_pgmap_teardown.h"
+#include "rust_pgmap_trace.h"
 
 #define CONSUMER "rust_pgmap_consumer"
 #define OFFSET 1024
@@ -82,6 +83,7 @@ FIXTURE_TEARDOWN(consumer)
 TEST_F(consumer, teardown_revokes_the_hold_and_the_data_survives)
 {
 	struct rust_pgmap_status st;
+	struct module_frees frees;
 	struct td_child c;
 	size_t mark;
 	uint64_t bad = 0;
@@ -94,8 +96,14 @@ TEST_F(consumer, teardown_revokes_the_hold_and_the_data_survives)
 	usleep(200000);
 
 	mark = rpg_klog_mark();
+	/* The sample releases from a hard-IRQ timer: through the API, that frees nothing. */
+	ASSERT_EQ(0, trace_frees(true));
 	ASSERT_EQ(0, td_start(&c));
 	ASSERT_EQ(0, td_finish(&c, TD_TIMEOUT_MS)) TH_LOG("TEARDOWN failed or timed out");
+	ASSERT_EQ(0, trace_frees_stop(&frees));
+	ksft_print_msg("frees through rust_pgmap during the teardown: %d, in hard IRQ: %d\n",
+		       frees.all, frees.in_hardirq);
+	EXPECT_EQ(0, frees.in_hardirq);
 	EXPECT_EQ(NR, c.td.outstanding);
 	EXPECT_EQ(1, rpg_klog_count(mark, CONSUMER ": revoke: stopping the writer"));
 	ASSERT_EQ(0, rpg_status(self->fd, &st));

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The kmem trace events, watched from outside the module: which frees ran through rust_pgmap's
+ * code, and in which context. Include after rust_pgmap_lib.h.
+ */
+#ifndef RUST_PGMAP_TRACE_H
+#define RUST_PGMAP_TRACE_H
+
+#include <sys/mount.h>
+
+#define TRACEFS "/sys/kernel/tracing/"
+
+static inline int tracefs_write(const char *file, const char *text)
+{
+	char path[128];
+	int fd, ret;
+
+	snprintf(path, sizeof(path), TRACEFS "%s", file);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	if (fd < 0)
+		return -errno;
+	ret = write(fd, text, strlen(text)) < 0 ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+/*
+ * Turns the kmem free events on or off, each with the stack that freed: the call site of a
+ * Rust free is krealloc() or kvfree() in the core, so only the stack shows who freed. Clears
+ * the trace when turning them on.
+ */
+static inline int trace_frees(bool on)
+{
+	static const char *const events[] = { "kfree", "kmem_cache_free" };
+	char file[64];
+	int ret = 0;
+
+	if (access(TRACEFS "trace", F_OK) && mount("nodev", TRACEFS, "tracefs", 0, NULL))
+		return -errno;
+	ret = tracefs_write("tracing_on", "0");
+	/* Symbols with their module, "func+0x1/0x2 [rust_pgmap]", in the stacks. */
+	ret = ret ?: tracefs_write("options/sym-offset", on ? "1" : "0");
+	/* Room for every free of the window, each with its stack: the ring overwrites the oldest. */
+	if (on)
+		ret = ret ?: tracefs_write("buffer_size_kb", "16384");
+	if (on)
+		ret = ret ?: tracefs_write("trace", "");
+	for (int i = 0; i < 2; i++) {
+		snprintf(file, sizeof(file), "events/kmem/%s/trigger", events[i]);
+		ret = ret ?: tracefs_write(file, on ? "stacktrace" : "!stacktrace");
+		snprintf(file, sizeof(file), "events/kmem/%s/enable", events[i]);
+		ret = ret ?: tracefs_write(file, on ? "1" : "0");
+	}
+	if (on)
+		ret = ret ?: tracefs_write("tracing_on", "1");
+	return ret;
+}
+
+/* Free events in the trace whose stack runs through rust_pgmap: all, and those in hard IRQ. */
+struct module_frees {
+	int all, in_hardirq;
+};
+
+static inline struct module_frees count_module_frees(FILE *trace)
+{
+	struct module_frees n = { 0 };
+	bool in_event = false, hardirq = false, ours = false;
+	char line[512], flags[8];
+
+	while (fgets(line, sizeof(line), trace)) {
+		char *cpu = strstr(line, "] ");
+
+		if (!strncmp(line, " => ", 4)) {
+			ours |= in_event && strstr(line, "[rust_pgmap]");
+			continue;
+		}
+		if (!strstr(line, ": kfree:") && !strstr(line, ": kmem_cache_free:"))
+			continue;
+		if (ours) {
+			n.all++;
+			n.in_hardirq += hardirq;
+		}
+		/* "d.h1." and the like: h (or H, with an NMI) marks hard interrupt context. */
+		flags[0] = 0;
+		if (cpu)
+			sscanf(cpu + 2, "%7s", flags);
+		in_event = true;
+		hardirq = strlen(flags) > 2 && (flags[2] == 'h' || flags[2] == 'H');
+		ours = false;
+	}
+	if (ours) {
+		n.all++;
+		n.in_hardirq += hardirq;
+	}
+	return n;
+}
+
+/* Stops the trace and counts what it saw, then turns the events off. */
+static inline int trace_frees_stop(struct module_frees *frees)
+{
+	FILE *trace;
+	int ret = tracefs_write("tracing_on", "0");
+
+	if (ret)
+		return ret;
+	trace = fopen(TRACEFS "trace", "r");
+	if (!trace)
+		return -errno;
+	*frees = count_module_frees(trace);
+	fclose(trace);
+	return trace_frees(false);
+}
+
+#endif /* RUST_PGMAP_TRACE_H */
