@@ -8,6 +8,7 @@ pub mod arc_stack;
 pub mod completion;
 pub mod debugfs;
 pub mod delay;
+pub mod dev_pagemap;
 pub mod drop_once;
 pub mod hardirq;
 pub mod miscdevice;

@@ -121,13 +121,14 @@ pub struct PgmapDevice {
     pub(crate) pinned: AtomicU64,
     /// Pages held by the test device's REQUEST, over all open files.
     pub(crate) held: AtomicU64,
-    // After `current`: the pgmap must be torn down before the region is released.
-    region: LegacyPmemRegion,
+    /// Claimed for as long as a pgmap of it exists: each holds it too.
+    region: Arc<LegacyPmemRegion>,
 }
 
 impl PgmapDevice {
     /// Creates the first pgmap over `region`.
     pub fn new(region: LegacyPmemRegion, mode: RefMode) -> Result<impl PinInit<Self, Error>> {
+        let region = Arc::new(region, GFP_KERNEL)?;
         let mapping = Arc::new(SharedMapping::new()?, GFP_KERNEL)?;
         let pgmap = Self::create_pgmap(&region, &mapping, mode)?;
         Ok(try_pin_init!(Self {
@@ -148,19 +149,12 @@ impl PgmapDevice {
     }
 
     fn create_pgmap(
-        region: &LegacyPmemRegion,
+        region: &Arc<LegacyPmemRegion>,
         mapping: &Arc<SharedMapping>,
         mode: RefMode,
     ) -> Result<Arc<DevicePgmap>> {
-        let range = region.range();
         Arc::pin_init(
-            Pgmap::new(
-                range.start,
-                range.size,
-                FreeStats::default(),
-                mode,
-                Some(mapping.clone()),
-            )?,
+            Pgmap::new(region.clone(), FreeStats::default(), mode, mapping.clone())?,
             GFP_KERNEL,
         )
     }
@@ -186,7 +180,7 @@ impl PgmapDevice {
     }
 
     pub(crate) fn state(&self) -> PgmapState {
-        self.pgmap().counters().state
+        self.pgmap().state()
     }
 
     /// Holds `nr` idle folios from `offset` for `owner`; `revoker` is asked to give them back
@@ -272,7 +266,7 @@ impl PgmapDevice {
     pub(crate) fn attach(&self) -> Result {
         let mut current = self.current.lock();
         // Checked again under the lock: another ATTACH may have come first.
-        if current.counters().state != PgmapState::Dead {
+        if current.state() != PgmapState::Dead {
             return Err(EBUSY);
         }
         *current = Self::create_pgmap(&self.region, &self.mapping, self.mode)?;

@@ -86,18 +86,20 @@ void rust_pgmap_put_page(struct page *page)
 	put_page(page);
 }
 
-/* The 0->1 transition: takes a pgmap reference and hands the page out unlocked. */
-void rust_pgmap_zone_device_folio_init(struct page *page)
+void rust_pgmap_pgmap_ref_get_many(struct dev_pagemap *pgmap, unsigned long nr)
 {
-	zone_device_page_init(page);
-	unlock_page(page);
+	percpu_ref_get_many(&pgmap->ref, nr);
+}
+
+void rust_pgmap_pgmap_ref_put(struct dev_pagemap *pgmap)
+{
+	percpu_ref_put(&pgmap->ref);
 }
 
 /*
- * Names the file page that maps a just-requested folio, as dax_set_mapping() does for device-dax:
- * the lockless gup-fast walk reads folio->mapping, and falls back to the slow path when it is
- * NULL. With refmode=folio, free_zone_device_folio() clears it again before page_free; with
- * refmode=scan the pages never reach 0 and keep it, as device-dax's do.
+ * Names the file page of a just-requested folio, as dax_set_mapping() does for device-dax: the
+ * lockless gup-fast walk reads folio->mapping, and falls back to the slow path when it is NULL.
+ * free_zone_device_folio() clears it again before page_free.
  */
 void rust_pgmap_folio_set_file_mapping(struct page *page, struct address_space *mapping,
 				       pgoff_t index)

@@ -32,7 +32,8 @@ bool rust_pgmap_get_page_unless_zero(struct page *page);
 int rust_pgmap_page_ref_inc_return(struct page *page);
 void rust_pgmap_cond_resched(void);
 void rust_pgmap_put_page(struct page *page);
-void rust_pgmap_zone_device_folio_init(struct page *page);
+void rust_pgmap_pgmap_ref_get_many(struct dev_pagemap *pgmap, unsigned long nr);
+void rust_pgmap_pgmap_ref_put(struct dev_pagemap *pgmap);
 void rust_pgmap_folio_set_file_mapping(struct page *page, struct address_space *mapping,
 				       pgoff_t index);
 

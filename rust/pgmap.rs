@@ -4,69 +4,69 @@
 //!
 //! On 6.12, device-dax and fsdax pages idle at refcount 1 and gup holds the pgmap reference only
 //! while it walks, so `memunmap_pages()` can return while a page is still pinned. A [`Pgmap`]
-//! follows the rule the mm maintainers converged on instead:
+//! follows the rule the mm maintainers converged on instead: a folio that is handed out (the
+//! request) proves the pgmap alive until its free path runs, and teardown blocks new requests,
+//! then waits until every requested folio came back, and only then calls `memunmap_pages()`.
 //!
-//! - A folio that leaves refcount 0 takes one pgmap reference: [`LiveGuard::request_folios`] and
-//!   [`LiveGuard::get_or_request_folio`] do the 0->1 transition through
-//!   `zone_device_page_init()`, which takes it with `percpu_ref_tryget_live()`.
-//! - The 1->0 transition drops it: `free_zone_device_folio()` calls our `page_free` and then
-//!   `put_dev_pagemap()`. `MEMORY_DEVICE_COHERENT` already has both on 6.12.
-//! - Teardown blocks new users first ([`Pgmap::kill`]: requests, and so faults, fail with
-//!   `ENXIO`), then waits until every requested folio came back through `page_free`
-//!   ([`Pgmap::teardown`]), and only then calls `memunmap_pages()`.
+//! Link: https://lore.kernel.org/r/166579181584.2236710.17813547487183983273.stgit@dwillia2-xfh.jf.intel.com
 //!
-//! So the pgmap reference is taken in exactly two places (the two request paths) and dropped in
-//! exactly one (the free path), and `outstanding = requested - freed` counts the folios that
-//! still hold one.
+//! The pages are `MEMORY_DEVICE_GENERIC`, device-dax's type: long-term pinnable, never migrated.
+//! They idle at refcount 1, and a request adopts that reference: the holder owns it, and its
+//! last put makes the 1->0 transition, on which `free_zone_device_folio()` calls our
+//! `page_free` and then resets the count to 1. So every transition is seen:
 //!
-//! That is [`RefMode::Folio`], the default. [`RefMode::Scan`] is the other answer to the same
-//! question, measured side by side: no per-folio reference at all, pages idle at refcount 1
-//! (`MEMORY_DEVICE_GENERIC`, as device-dax's), and a teardown that, after the kill and the zap,
-//! sweeps the pages until every one is idle before it calls `memunmap_pages()`.
+//! - The request ([`LiveGuard::request_folios`], [`LiveGuard::get_or_request_folio`]) takes an
+//!   idle page, counts it in `requested`, and in [`RefMode::Folio`] takes one pgmap reference
+//!   per folio (`dev_pagemap.ref`, one percpu operation per request).
+//! - `page_free` counts it in `freed`, marks it idle, and in [`RefMode::Folio`] drops that
+//!   pgmap reference.
 //!
-//! A page is idle only once its `page_free` has run, not when its refcount reaches 0:
-//! `free_zone_device_folio()` calls `page_free` after the last put, so a request that trusted
-//! the refcount could hand out a page whose free is still in flight, and `page_free` would then
-//! run on a page that is in use again. The pgmap keeps an idle bit per page instead, set at the
-//! end of `page_free` and cleared by the request, as nouveau and `lib/test_hmm.c` keep free
-//! lists.
+//! So the pgmap reference is taken in exactly one place and dropped in exactly one, and
+//! `outstanding = requested - freed` counts the folios that hold one.
+//!
+//! A page is idle only once its `page_free` has run *and* its count is back at 1: the reset to
+//! 1 comes after `page_free` returns. A request that trusted the refcount alone could hand out
+//! a page whose free is still in flight, and a teardown that trusted `page_free` alone could
+//! remove the memmap under that last store. The pgmap keeps two bits per page, idle and
+//! unsettled, set by `page_free` and cleared by the request, as nouveau and `lib/test_hmm.c`
+//! keep free lists; the teardown waits for the unsettled ones.
 //!
 //! C headers: [`include/linux/memremap.h`](srctree/include/linux/memremap.h).
 
-use crate::{compat::shared_mapping::SharedMapping, ffi};
+use crate::compat::{
+    completion::{IrqCompletion, WaitResult},
+    delay::{msleep, msleep_interruptible},
+    dev_pagemap::{dev_pagemap_ops, DevPagemap},
+    page::Page,
+    rcu,
+    region::LegacyPmemRegion,
+    shared_mapping::SharedMapping,
+};
 use core::{
     fmt,
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
 };
 use kernel::{
     alloc::KVVec,
-    bindings,
-    init::{self, PinInit},
-    new_mutex,
-    page::PAGE_SIZE,
+    bindings, new_mutex,
     prelude::*,
     sync::{Arc, Mutex},
-    time::{msecs_to_jiffies, Ktime},
-    types::Opaque,
+    time::Ktime,
 };
 
-use crate::compat::page::Page;
-
-/// The first and the longest sleep between two polls of a [`RefMode::Scan`] sweep that waits
-/// for a busy page. Nothing calls us when a page goes idle, so the sweep polls; doubling from
-/// 1 ms keeps a short wait short, and the cap bounds how late the sweep notices the last put.
-const SWEEP_FIRST_SLEEP_MS: u32 = 1;
-const SWEEP_MAX_SLEEP_MS: u32 = 16;
+/// The first and the longest sleep between two polls of a page that a teardown waits for.
+/// Nothing calls us when a page's count is back at 1, so the wait polls; doubling from 1 ms
+/// keeps a short wait short, and the cap bounds how late it notices the last put.
+const POLL_FIRST_SLEEP_MS: u32 = 1;
+const POLL_MAX_SLEEP_MS: u32 = 16;
 
 /// How a [`Pgmap`] keeps itself alive while its pages are in use: the thread's two answers.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum RefMode {
-    /// `MEMORY_DEVICE_COHERENT`: pages idle at refcount 0, a request (0->1) takes a pgmap
-    /// reference and `page_free` (1->0) drops it; the drain waits for `freed == requested`.
+    /// A pgmap reference per requested folio, dropped by its `page_free`; the drain waits until
+    /// `page_free` has counted every requested folio.
     Folio,
-    /// `MEMORY_DEVICE_GENERIC`: pages idle at refcount 1 and hold no pgmap reference of their
-    /// own (`memremap_pages()` takes one for all of them); nothing is called on the last put,
-    /// so the teardown sweeps the pages, polling each busy one until it is idle.
+    /// No reference per folio: the teardown sweeps every page until each is idle.
     Scan,
 }
 
@@ -122,10 +122,9 @@ pub enum PgmapState {
 pub struct PgmapCounters {
     /// Where the pgmap is in its lifecycle.
     pub state: PgmapState,
-    /// Folios that made the 0->1 transition ([`RefMode::Scan`]: the idle->busy one, 1->2).
+    /// Folios handed out by a request.
     pub requested: u64,
-    /// Folios that came back through `page_free` ([`RefMode::Scan`], which has no callback:
-    /// `requested` minus the pages busy now, counted by a sweep).
+    /// Folios that came back through `page_free`.
     pub freed: u64,
     /// `page_free` calls that found their page in use again. Nonzero means a page was handed
     /// out before its free had finished.
@@ -133,32 +132,31 @@ pub struct PgmapCounters {
 }
 
 impl PgmapCounters {
-    /// Folios that still hold a pgmap reference.
+    /// Folios handed out and not yet freed: in [`RefMode::Folio`], those holding a pgmap
+    /// reference.
     pub fn outstanding(&self) -> u64 {
         self.requested - self.freed
     }
 }
 
-/// A `MEMORY_DEVICE_COHERENT` pgmap over a physical range.
+/// A pgmap over a claimed region whose requested folios prove it alive.
 ///
 /// Dropping it tears it down: it kills, waits for the drain without a time limit, and unmaps.
 ///
 /// # Invariants
 ///
-/// - `pagemap` was set up by `memremap_pages()` over `nr_pages` pages from `first_pfn`, and
-///   `memunmap_pages()` has been called on it exactly when `state` is [`PgmapState::Dead`].
+/// - `memunmap_pages()` has been called on `pagemap` exactly when `state` is
+///   [`PgmapState::Dead`].
 /// - `requested` only grows while `state` is [`PgmapState::Live`], under the `state` lock;
 ///   `freed` counts `page_free` calls, so `freed <= requested`.
 /// - `dying` is true from the moment `state` leaves [`PgmapState::Live`].
-/// - `drained` is completed once `dying` is set and `freed == requested`; `drained_work` is
-///   initialised and completes it when it runs. Both are used in [`RefMode::Folio`] only.
-/// - In [`RefMode::Scan`] every page has a refcount of at least 1 while the pagemap is mapped,
-///   and `page_free` never runs; `freed` stays 0.
-/// - A page is marked idle in `idle` exactly when it is not requested, or its `page_free` has
-///   run since its last request; it is marked busy only under the `state` lock.
-/// - A page's `mapping` is either NULL or `file_mapping`'s, which lives as long as `self`, so
-///   longer than the memmap. ([`RefMode::Folio`]: `free_zone_device_folio()` also clears it
-///   before `page_free`; [`RefMode::Scan`]: it stays set, as device-dax's does.)
+/// - `drained` is completed once `dying` is set and `freed == requested` ([`RefMode::Folio`]).
+/// - A page is marked idle in `pages` exactly when it is not requested, or its `page_free` has
+///   run since its last request; it is marked busy only under the `state` lock. An idle page is
+///   marked unsettled from its `page_free` until somebody saw its count back at 1.
+/// - In [`RefMode::Folio`] every busy page holds one reference of `pagemap`'s own count.
+/// - A page's `mapping` is NULL or `file_mapping`'s, which lives as long as `self`, so longer
+///   than the memmap; `free_zone_device_folio()` clears it before `page_free`.
 #[pin_data(PinnedDrop)]
 pub struct Pgmap<T: PgmapOps> {
     #[pin]
@@ -167,127 +165,57 @@ pub struct Pgmap<T: PgmapOps> {
     requested: AtomicU64,
     freed: AtomicU64,
     freed_live: AtomicU64,
-    idle: IdleMap,
+    pages: PageStates,
+    // `page_free` may run in hard interrupt context (I/O completion), where PREEMPT_RT forbids
+    // the wake-up of a plain completion.
     #[pin]
-    drained: Opaque<bindings::completion>,
-    // `complete_all()` must not run in hard interrupt context on PREEMPT_RT, where its waiters'
-    // wake-up is unbounded under a raw lock; a free from I/O completion defers it to here.
-    #[pin]
-    drained_work: Opaque<ffi::irq_work>,
-    first_pfn: usize,
-    nr_pages: usize,
+    drained: IrqCompletion,
     ops: T,
     mode: RefMode,
-    file_mapping: Option<Arc<SharedMapping>>,
+    file_mapping: Arc<SharedMapping>,
     // Last, so that `page_free` can find every other field initialized.
     #[pin]
-    pagemap: Opaque<bindings::dev_pagemap>,
+    pagemap: DevPagemap,
 }
 
-// SAFETY: The C parts (`pagemap`, `drained`, `drained_work`) are only touched through the
-// kernel's own locking, and the rest are atomics (the idle map too), a mutex, plain numbers, and
-// `T: Send`.
-unsafe impl<T: PgmapOps> Send for Pgmap<T> {}
-// SAFETY: Every `&self` method synchronises through the mutex, atomics or C-side locking, and
-// `T: Sync`.
-unsafe impl<T: PgmapOps> Sync for Pgmap<T> {}
-
 impl<T: PgmapOps> Pgmap<T> {
-    const OPS: bindings::dev_pagemap_ops = bindings::dev_pagemap_ops {
+    const OPS: dev_pagemap_ops = dev_pagemap_ops {
         page_free: Some(Self::page_free_callback),
         migrate_to_ram: None,
         memory_failure: None,
     };
 
-    /// Creates the struct pages of `[start, start + size)` with `memremap_pages()`.
+    /// Creates the struct pages of `region` with `memremap_pages()`.
     ///
-    /// The range must be device memory the caller owns (not System RAM), section aligned.
-    ///
-    /// Pages that [`LiveGuard::get_or_request_folio`] hands out for user mappings name
-    /// `file_mapping` as their `folio->mapping`, at file page = pgmap offset: the lockless
-    /// gup-fast walk takes only folios whose mapping it can vouch for, and falls back to the slow
-    /// path, several times slower, on a NULL one.
+    /// Requested folios name `file_mapping` as their `folio->mapping`, at file page = pgmap
+    /// offset, as device-dax's do: the lockless gup-fast walk takes only folios whose mapping
+    /// it can vouch for, and falls back to the slow path, several times slower, on a NULL one.
     pub fn new(
-        start: u64,
-        size: u64,
+        region: Arc<LegacyPmemRegion>,
         ops: T,
         mode: RefMode,
-        file_mapping: Option<Arc<SharedMapping>>,
+        file_mapping: Arc<SharedMapping>,
     ) -> Result<impl PinInit<Self, Error>> {
-        let page_size = PAGE_SIZE as u64;
-        let first_pfn = (start / page_size) as usize;
-        let nr_pages = (size / page_size) as usize;
-        let idle = IdleMap::new(nr_pages)?;
-        // The initializer sees the fields set before `pagemap` as references, not values.
-        let memremap_mode = mode;
+        let nr_pages = (region.range().size / kernel::page::PAGE_SIZE as u64) as usize;
+        let pages = PageStates::new(nr_pages)?;
         Ok(try_pin_init!(Self {
             state <- new_mutex!(PgmapState::Live),
             dying: AtomicBool::new(false),
             requested: AtomicU64::new(0),
             freed: AtomicU64::new(0),
             freed_live: AtomicU64::new(0),
-            idle,
-            drained <- Opaque::ffi_init(|done| {
-                // SAFETY: `done` points to memory for a `completion` that does not move.
-                unsafe { ffi::rust_pgmap_init_completion(done) }
-            }),
-            drained_work <- Opaque::ffi_init(|work| {
-                // SAFETY: `work` points to memory for an `irq_work` that does not move, and the
-                // callback expects exactly this field of a `Self`.
-                unsafe { ffi::rust_pgmap_init_irq_work(work, Some(Self::drained_work_callback)) }
-            }),
-            first_pfn,
-            nr_pages,
+            pages,
+            drained <- IrqCompletion::new(),
             ops,
             mode,
             file_mapping,
-            pagemap <- Self::memremap(start, size, memremap_mode),
+            pagemap <- DevPagemap::new(region, &Self::OPS),
         }))
-    }
-
-    fn memremap(
-        start: u64,
-        size: u64,
-        mode: RefMode,
-    ) -> impl PinInit<Opaque<bindings::dev_pagemap>, Error> {
-        let init = move |slot: *mut Opaque<bindings::dev_pagemap>| {
-            let pagemap = Opaque::raw_get(slot);
-            // SAFETY: All-zero is a valid `dev_pagemap`: no ops, no ranges.
-            let mut pm: bindings::dev_pagemap = unsafe { core::mem::zeroed() };
-            pm.type_ = match mode {
-                RefMode::Folio => bindings::memory_type_MEMORY_DEVICE_COHERENT,
-                RefMode::Scan => bindings::memory_type_MEMORY_DEVICE_GENERIC,
-            };
-            // SAFETY: `nr_range` is 1, so the union holds `range`.
-            let range = unsafe { pm.__bindgen_anon_1.range.as_mut() };
-            *range = bindings::range {
-                start,
-                end: start + size - 1,
-            };
-            pm.nr_range = 1;
-            // A GENERIC page never reaches refcount 0 unless its count is broken; without ops,
-            // free_zone_device_folio() then warns instead of calling us.
-            if mode == RefMode::Folio {
-                pm.ops = &Self::OPS;
-            }
-            // Any unique cookie: it names who may migrate these pages, and nobody does.
-            pm.owner = pagemap.cast();
-            // SAFETY: `slot` is valid for writes.
-            unsafe { pagemap.write(pm) };
-            // SAFETY: The pagemap is fully set up, and `slot` is pinned, so it stays where the
-            // memmap's `page->pgmap` will point until `memunmap_pages()`.
-            let addr = unsafe { bindings::memremap_pages(pagemap, bindings::NUMA_NO_NODE) };
-            // INVARIANT: On success the pagemap is mapped over `[start, start + size)`.
-            kernel::error::from_err_ptr(addr).map(|_| ())
-        };
-        // SAFETY: On success the closure has initialised the pagemap with `memremap_pages()`; on
-        // failure `memremap_pages()` undid its own work and nothing needs dropping.
-        unsafe { init::pin_init_from_closure(init) }
     }
 
     /// Number of pages in the pgmap.
     pub fn nr_pages(&self) -> usize {
-        self.nr_pages
+        self.pagemap.nr_pages()
     }
 
     /// The operations given at creation.
@@ -300,30 +228,19 @@ impl<T: PgmapOps> Pgmap<T> {
         self.mode
     }
 
-    /// Reads the counters. In [`RefMode::Scan`] this sweeps the pages.
+    /// Where the pgmap is in its lifecycle.
+    pub fn state(&self) -> PgmapState {
+        *self.state.lock()
+    }
+
+    /// Reads the counters.
     pub fn counters(&self) -> PgmapCounters {
-        let guard = self.state.lock();
-        let state = *guard;
+        let state = self.state();
         // Read `freed` first so that `freed <= requested` holds in the snapshot.
-        let mut freed = self.freed.load(Ordering::SeqCst);
-        let requested = self.requested.load(Ordering::SeqCst);
-        if self.mode == RefMode::Scan {
-            let busy = if state == PgmapState::Dead {
-                0
-            } else {
-                (0..self.nr_pages)
-                    // SAFETY: `i < nr_pages`, and we hold the state lock with the pgmap not
-                    // dead.
-                    .filter(|&i| self.is_busy(i, unsafe { self.page_unchecked(i) }))
-                    .count() as u64
-            };
-            // A gup-fast walk that raced a zap holds a page for a moment without a request.
-            freed = requested.saturating_sub(busy);
-        }
-        drop(guard);
+        let freed = self.freed.load(Ordering::SeqCst);
         PgmapCounters {
             state,
-            requested,
+            requested: self.requested.load(Ordering::SeqCst),
             freed,
             freed_live: self.freed_live.load(Ordering::Relaxed),
         }
@@ -331,7 +248,7 @@ impl<T: PgmapOps> Pgmap<T> {
 
     /// Whether `page` is one of this pgmap's pages.
     pub fn owns(&self, page: &Page) -> bool {
-        page.zone_device_pgmap() == self.pagemap.get()
+        self.pagemap.owns(page)
     }
 
     /// Calls `f` with what holds each busy page (requested, its free not yet run), in offset
@@ -342,19 +259,16 @@ impl<T: PgmapOps> Pgmap<T> {
         if *state == PgmapState::Dead {
             return;
         }
-        for index in 0..self.nr_pages {
+        self.pages.for_each_busy(|index| {
             // SAFETY: `index < nr_pages`, and we hold the state lock with the pgmap not dead.
-            let page = unsafe { self.page_unchecked(index) };
-            if !self.is_busy(index, page) {
-                continue;
-            }
+            let page = unsafe { self.pagemap.page(index) };
             f(&BusyPage {
                 index,
                 ref_count: page.ref_count(),
                 dma_pinned: page.maybe_dma_pinned(),
                 map_count: page.map_count(),
             });
-        }
+        });
     }
 
     /// Counts the busy pages by what holds them.
@@ -374,6 +288,7 @@ impl<T: PgmapOps> Pgmap<T> {
         if *guard != PgmapState::Live {
             return Err(ENXIO);
         }
+        // INVARIANT: We hold the state lock, and the state is live.
         Ok(LiveGuard {
             pgmap: self,
             _state: guard,
@@ -394,7 +309,7 @@ impl<T: PgmapOps> Pgmap<T> {
         drop(state);
         pr_info!(
             "kill: new requests fail, {} folios outstanding\n",
-            self.outstanding()
+            self.counters().outstanding()
         );
         self.complete_if_drained();
         true
@@ -408,7 +323,7 @@ impl<T: PgmapOps> Pgmap<T> {
     ///
     /// The drain's log lines end with what `holders` writes: who the wait is for.
     pub fn teardown(&self, holders: &dyn Fn(&mut LogText)) -> Result<Ktime> {
-        if self.counters().state == PgmapState::Dead {
+        if self.state() == PgmapState::Dead {
             return Err(ENXIO);
         }
         self.kill();
@@ -417,56 +332,94 @@ impl<T: PgmapOps> Pgmap<T> {
         Ok(waited)
     }
 
-    fn outstanding(&self) -> u64 {
-        self.counters().outstanding()
+    /// Waits until no page of the pgmap is in use, logging every few seconds what is still out.
+    ///
+    /// [`RefMode::Folio`] waits until `page_free` counted every requested folio, and then for
+    /// the pages whose count is not yet back at 1; [`RefMode::Scan`] sweeps every page until
+    /// each is idle. Both end with an RCU grace period: a gup-fast walk that read a PTE before
+    /// the zap may take a reference on a page that is idle already, for the moment before it
+    /// sees the PTE changed and puts it back; gup-fast runs with interrupts disabled, an RCU
+    /// read-side section, so after the grace period every such walk is over.
+    fn drain(&self, interruptible: bool, holders: &dyn Fn(&mut LogText)) -> Result<Ktime> {
+        let mut log = DrainLog::new(holders);
+        if self.counters().outstanding() != 0 {
+            log.begin(self);
+        }
+        if self.mode == RefMode::Folio {
+            self.wait_drained(interruptible, &mut log)?;
+        }
+        self.wait_idle(self.mode == RefMode::Folio, interruptible, &mut log)?;
+        rcu::synchronize_rcu();
+        Ok(log.end())
     }
 
-    /// Waits for `drained`, logging every few seconds what is still out.
-    fn drain(&self, interruptible: bool, holders: &dyn Fn(&mut LogText)) -> Result<Ktime> {
-        let start = Ktime::ktime_get();
-        if self.mode == RefMode::Scan {
-            self.sweep(interruptible, holders)?;
-            return Ok(Ktime::ktime_get() - start);
-        }
-        let outstanding = self.outstanding();
-        if outstanding != 0 {
-            pr_info!(
-                "draining: {}{}\n",
-                self.busy_summary(),
-                LogText::of(holders)
-            );
-        }
+    /// Waits for `drained`.
+    fn wait_drained(&self, interruptible: bool, log: &mut DrainLog<'_>) -> Result {
+        let done = self.drained.completion();
         loop {
-            let timeout = msecs_to_jiffies(DRAIN_LOG_PERIOD_MS);
-            // SAFETY: `drained` was initialised in `new` and lives as long as `self`.
-            let ret: ffi::c_long = unsafe {
-                if interruptible {
-                    bindings::wait_for_completion_interruptible_timeout(self.drained.get(), timeout)
-                } else {
-                    bindings::wait_for_completion_timeout(self.drained.get(), timeout) as _
-                }
+            let waited = if interruptible {
+                done.wait_interruptible_timeout(DRAIN_LOG_PERIOD_MS)
+                    .inspect_err(|_| log.interrupted(self))?
+            } else {
+                done.wait_timeout(DRAIN_LOG_PERIOD_MS)
             };
-            if ret > 0 {
-                break;
+            if waited == WaitResult::Completed {
+                return Ok(());
             }
-            if ret < 0 {
-                pr_info!(
-                    "drain interrupted: {} folios outstanding\n",
-                    self.outstanding()
-                );
-                return Err(EINTR);
+            log.still(self);
+        }
+    }
+
+    /// Polls the pages in offset order until each is idle: only those marked unsettled if
+    /// `unsettled_only`, else all of them. Nothing makes an idle page busy again after the
+    /// kill, so one pass suffices. Returns early if another teardown unmapped the pgmap.
+    fn wait_idle(
+        &self,
+        unsettled_only: bool,
+        interruptible: bool,
+        log: &mut DrainLog<'_>,
+    ) -> Result {
+        let mut index = 0;
+        let mut sleep_ms = POLL_FIRST_SLEEP_MS;
+        loop {
+            {
+                let state = self.state.lock();
+                if *state == PgmapState::Dead {
+                    return Ok(());
+                }
+                loop {
+                    index = match unsettled_only {
+                        true => self.pages.next_unsettled(index),
+                        false => Some(index).filter(|&i| i < self.nr_pages()),
+                    }
+                    .unwrap_or(self.nr_pages());
+                    if index == self.nr_pages() {
+                        return Ok(());
+                    }
+                    // SAFETY: `index < nr_pages`, and we hold the state lock with the pgmap not
+                    // dead.
+                    let page = unsafe { self.pagemap.page(index) };
+                    if !self.is_idle(index, page) {
+                        break;
+                    }
+                    self.pages.clear_unsettled(index);
+                    index += 1;
+                }
             }
-            pr_info!(
-                "draining: still {}{}\n",
-                self.busy_summary(),
-                LogText::of(holders)
-            );
+            log.tick(self);
+            if interruptible {
+                msleep_interruptible(sleep_ms).inspect_err(|_| log.interrupted(self))?;
+            } else {
+                msleep(sleep_ms);
+            }
+            sleep_ms = (sleep_ms * 2).min(POLL_MAX_SLEEP_MS);
         }
-        let waited = Ktime::ktime_get() - start;
-        if outstanding != 0 {
-            pr_info!("drained after {} ms\n", waited.to_ms());
-        }
-        Ok(waited)
+    }
+
+    /// Whether the page at `index` is idle: its `page_free` has run since its last request, and
+    /// its count is back at the idle 1.
+    fn is_idle(&self, index: usize, page: &Page) -> bool {
+        self.pages.is_idle(index) && page.ref_count() == 1
     }
 
     /// Calls `memunmap_pages()` once, after the drain.
@@ -475,164 +428,58 @@ impl<T: PgmapOps> Pgmap<T> {
         if *state != PgmapState::Dying {
             return;
         }
-        // SAFETY: By the type invariants the pagemap is mapped (state is not dead), and every
-        // requested folio came back (we drained), so no page refers to it any more; the percpu
-        // reference of the last `put_dev_pagemap()` is waited for by `memunmap_pages()` itself.
-        unsafe { bindings::memunmap_pages(self.pagemap.get()) };
+        // SAFETY: We drained: every requested folio came back through `page_free`, every page's
+        // count is back at 1 (so no free is still running), a grace period has passed since
+        // the zap (so no gup-fast walk still holds a page), and the pgmap is dying under the
+        // state lock that we hold (so nothing takes a page again).
+        unsafe { self.pagemap.unmap() };
+        // INVARIANT: `memunmap_pages()` was called, and the state says so.
         *state = PgmapState::Dead;
         pr_info!(
             "unmapped pfn {:#x}-{:#x}\n",
-            self.first_pfn,
-            self.first_pfn + self.nr_pages - 1
+            self.pagemap.first_pfn(),
+            self.pagemap.first_pfn() + self.nr_pages() - 1
         );
     }
 
     fn complete_if_drained(&self) {
-        if !self.dying.load(Ordering::SeqCst)
-            || self.freed.load(Ordering::SeqCst) != self.requested.load(Ordering::SeqCst)
+        if self.mode == RefMode::Folio
+            && self.dying.load(Ordering::SeqCst)
+            && self.freed.load(Ordering::SeqCst) == self.requested.load(Ordering::SeqCst)
         {
-            return;
-        }
-        if ffi::in_hardirq() {
-            // SAFETY: `drained_work` was initialised in `new`, and `drop` waits for it.
-            unsafe { ffi::irq_work_queue(self.drained_work.get()) };
-        } else {
-            // SAFETY: `drained` was initialised in `new`.
-            unsafe { bindings::complete_all(self.drained.get()) };
+            // INVARIANT: Dying and drained.
+            self.drained.complete_all();
         }
     }
 
     /// # Safety
     ///
-    /// `work` is the `drained_work` field of a live `Self`.
-    unsafe extern "C" fn drained_work_callback(work: *mut ffi::irq_work) {
-        // SAFETY: The caller guarantees that `work` is the `drained_work` field of a `Self`,
-        // which `drop` keeps alive until this has run.
-        let this = unsafe { &*kernel::container_of!(work, Self, drained_work) };
-        // SAFETY: `drained` was initialised in `new`. An irq_work runs in a context that
-        // PREEMPT_RT threads (lockdep marks it so), where `complete_all()` is allowed.
-        unsafe { bindings::complete_all(this.drained.get()) };
-    }
-
-    /// The struct page at `index`.
-    ///
-    /// Whether the page at `index` is in use: requested and its free not yet run
-    /// ([`RefMode::Folio`]), or referenced by more than its idle count of 1 ([`RefMode::Scan`]).
-    fn is_busy(&self, index: usize, page: &Page) -> bool {
-        match self.mode {
-            RefMode::Folio => !self.idle.is_idle(index),
-            RefMode::Scan => page.ref_count() > 1,
-        }
-    }
-
-    /// The drain of [`RefMode::Scan`]: sweeps the pages in offset order, and polls each busy one,
-    /// sleeping [`SWEEP_FIRST_SLEEP_MS`] and doubling up to [`SWEEP_MAX_SLEEP_MS`], until it is
-    /// idle. After the kill and the zap nothing can make an idle page busy again for longer than
-    /// a gup-fast walk that raced the zap, which an RCU grace period waits out, so one pass
-    /// suffices. Returns early if another teardown unmapped the pgmap meanwhile.
-    fn sweep(&self, interruptible: bool, holders: &dyn Fn(&mut LogText)) -> Result<()> {
-        let start = Ktime::ktime_get();
-        let mut next_log = DRAIN_LOG_PERIOD_MS;
-        let mut index = 0;
-        let mut sleep_ms = SWEEP_FIRST_SLEEP_MS;
-        let mut logged = false;
-        loop {
-            {
-                let state = self.state.lock();
-                if *state == PgmapState::Dead {
-                    return Ok(());
-                }
-                while index < self.nr_pages {
-                    // SAFETY: `index < nr_pages`, and we hold the state lock with the pgmap not
-                    // dead.
-                    let page = unsafe { self.page_unchecked(index) };
-                    if self.is_busy(index, page) {
-                        break;
-                    }
-                    index += 1;
-                }
-            }
-            if index == self.nr_pages {
-                // A gup-fast walk that read a PTE before the zap may still hold a page that the
-                // sweep passed, for the moment before it sees the PTE changed and puts it back.
-                // It runs with interrupts disabled, an RCU read-side section: after a grace
-                // period every such walk is over.
-                // SAFETY: Sleeping is allowed here: teardown runs in task context.
-                unsafe { bindings::synchronize_rcu() };
-                if logged {
-                    pr_info!(
-                        "drained after {} ms\n",
-                        (Ktime::ktime_get() - start).to_ms()
-                    );
-                }
-                return Ok(());
-            }
-            // The same lines as the folio drain's: a first summary, then one per period.
-            let waited_ms = (Ktime::ktime_get() - start).to_ms();
-            if !logged {
-                logged = true;
-                pr_info!(
-                    "draining: {}{}\n",
-                    self.busy_summary(),
-                    LogText::of(holders)
-                );
-            } else if waited_ms >= i64::from(next_log) {
-                next_log += DRAIN_LOG_PERIOD_MS;
-                pr_info!(
-                    "draining: still {}{}\n",
-                    self.busy_summary(),
-                    LogText::of(holders)
-                );
-            }
-            if interruptible {
-                // SAFETY: Sleeping is allowed here: teardown runs in task context.
-                if unsafe { bindings::msleep_interruptible(sleep_ms) } != 0 {
-                    pr_info!(
-                        "drain interrupted: {} folios outstanding\n",
-                        self.outstanding()
-                    );
-                    return Err(EINTR);
-                }
-            } else {
-                // SAFETY: As above.
-                unsafe { bindings::msleep(sleep_ms) };
-            }
-            sleep_ms = (sleep_ms * 2).min(SWEEP_MAX_SLEEP_MS);
-        }
-    }
-
-    /// # Safety
-    ///
-    /// `index < nr_pages`, and the caller holds the state lock with the pgmap not dead (so that
-    /// the memmap exists) for as long as it uses the page.
-    unsafe fn page_unchecked(&self, index: usize) -> &Page {
-        // SAFETY: The caller guarantees that the page is in the range, whose memmap exists.
-        unsafe { Page::from_raw(ffi::rust_pgmap_pfn_to_page(self.first_pfn + index)) }
-    }
-
-    /// # Safety
-    ///
-    /// `page` belongs to a pagemap created by [`Pgmap::memremap`] for this `T`.
+    /// `page` belongs to a pagemap created by [`Pgmap::new`] for this `T`, and its last
+    /// reference was just put.
     unsafe extern "C" fn page_free_callback(page: *mut bindings::page) {
         // SAFETY: The caller guarantees that `page` is one of ours, so its pgmap is the
-        // `pagemap` field of a `Pgmap<T>`. That `Pgmap<T>` cannot be freed before this returns:
-        // its teardown waits for `freed == requested`, which only this call makes true, and
-        // then `memunmap_pages()` waits for the `put_dev_pagemap()` that follows it.
+        // `pagemap` field of a `Pgmap<T>`. That `Pgmap<T>` is not freed before the caller's
+        // last access to the page: its teardown waits until the page's count is back at 1,
+        // which `free_zone_device_folio()` stores after we return, as the last thing it does.
         let this = unsafe {
-            let pagemap = ffi::rust_pgmap_page_pgmap(page);
+            let pagemap = DevPagemap::from_raw(DevPagemap::pgmap_of(page));
             &*kernel::container_of!(pagemap, Self, pagemap)
         };
-        // SAFETY: `page` is a valid struct page.
-        let pfn = unsafe { ffi::rust_pgmap_page_to_pfn(page) } as usize;
-        let index = pfn - this.first_pfn;
+        // SAFETY: As above: the page is valid for the whole call.
+        let page = unsafe { Page::from_raw(page) };
+        let index = this.pagemap.index_of(page);
         this.ops.page_free(index);
-        // SAFETY: The caller hands us a valid page of ours, whose memmap outlives this call.
-        if unsafe { Page::from_raw(page) }.ref_count() != 0 {
+        if page.ref_count() != 0 {
             this.freed_live.fetch_add(1, Ordering::Relaxed);
         }
-        // Only now may a request hand the page out again.
-        this.idle.set_idle(index);
+        // Only now may a request hand the page out again, once its count is back at 1.
+        this.pages.set_freed(index);
         this.freed.fetch_add(1, Ordering::SeqCst);
+        if this.mode == RefMode::Folio {
+            // SAFETY: By the type invariants the page held one reference of the pagemap's
+            // count since its request, which its free gives up.
+            unsafe { this.pagemap.put_ref() };
+        }
         this.complete_if_drained();
     }
 }
@@ -640,15 +487,74 @@ impl<T: PgmapOps> Pgmap<T> {
 #[pinned_drop]
 impl<T: PgmapOps> PinnedDrop for Pgmap<T> {
     fn drop(self: Pin<&mut Self>) {
-        if self.counters().state != PgmapState::Dead {
+        if self.state() != PgmapState::Dead {
             self.kill();
             // Unload cannot fail; the wait logs until the last holder lets go.
             let _ = self.drain(false, &|_| {});
             self.unmap();
         }
-        // The last free may have queued the wake-up: it must have run before we go away.
-        // SAFETY: `drained_work` was initialised in `new`.
-        unsafe { ffi::irq_work_sync(self.drained_work.get()) };
+    }
+}
+
+/// The lines that a drain logs: a first summary, then one per period while it waits, and how
+/// long it took.
+struct DrainLog<'a> {
+    holders: &'a dyn Fn(&mut LogText),
+    start: Ktime,
+    logged: bool,
+    next_ms: i64,
+}
+
+impl<'a> DrainLog<'a> {
+    fn new(holders: &'a dyn Fn(&mut LogText)) -> Self {
+        Self {
+            holders,
+            start: Ktime::ktime_get(),
+            logged: false,
+            next_ms: i64::from(DRAIN_LOG_PERIOD_MS),
+        }
+    }
+
+    fn begin<T: PgmapOps>(&mut self, pgmap: &Pgmap<T>) {
+        self.logged = true;
+        pr_info!(
+            "draining: {}{}\n",
+            pgmap.busy_summary(),
+            LogText::of(self.holders)
+        );
+    }
+
+    fn still<T: PgmapOps>(&mut self, pgmap: &Pgmap<T>) {
+        self.logged = true;
+        self.next_ms = (Ktime::ktime_get() - self.start).to_ms() + i64::from(DRAIN_LOG_PERIOD_MS);
+        pr_info!(
+            "draining: still {}{}\n",
+            pgmap.busy_summary(),
+            LogText::of(self.holders)
+        );
+    }
+
+    /// Logs another summary once a period went by since the start or the last one.
+    fn tick<T: PgmapOps>(&mut self, pgmap: &Pgmap<T>) {
+        if (Ktime::ktime_get() - self.start).to_ms() >= self.next_ms {
+            self.still(pgmap);
+        }
+    }
+
+    fn interrupted<T: PgmapOps>(&self, pgmap: &Pgmap<T>) {
+        pr_info!(
+            "drain interrupted: {} folios outstanding\n",
+            pgmap.counters().outstanding()
+        );
+    }
+
+    /// Logs how long the drain waited, if it said it was waiting; returns that time.
+    fn end(self) -> Ktime {
+        let waited = Ktime::ktime_get() - self.start;
+        if self.logged {
+            pr_info!("drained after {} ms\n", waited.to_ms());
+        }
+        waited
     }
 }
 
@@ -664,11 +570,11 @@ pub struct LiveGuard<'a, T: PgmapOps> {
 
 impl<'a, T: PgmapOps> LiveGuard<'a, T> {
     /// The struct page at `offset`, valid while the guard is held; `ERANGE` beyond the pgmap.
-    pub fn page(&self, offset: usize) -> Result<&Page> {
+    fn page(&self, offset: usize) -> Result<&Page> {
         self.check_range(offset, 1)?;
         // SAFETY: `offset < nr_pages`, and by the type invariants we hold the state lock with
         // the pgmap live for as long as the returned borrow of `self`.
-        Ok(unsafe { self.pgmap.page_unchecked(offset) })
+        Ok(unsafe { self.pgmap.pagemap.page(offset) })
     }
 
     /// Checks that `[offset, offset + nr)` is a non-empty range of the pgmap.
@@ -677,100 +583,77 @@ impl<'a, T: PgmapOps> LiveGuard<'a, T> {
         if nr == 0 {
             return Err(EINVAL);
         }
-        if end > self.pgmap.nr_pages {
+        if end > self.pgmap.nr_pages() {
             return Err(ERANGE);
         }
         Ok(())
     }
 
-    /// Makes the 0->1 transition of `nr` idle folios from `offset`, each taking one pgmap
-    /// reference, and returns a handle whose drop puts them.
+    /// Hands out the `nr` idle folios from `offset`, and returns a handle on them whose drop
+    /// puts them.
     ///
-    /// Fails with `EBUSY`, taking nothing, if any of them is in use; `EINVAL` if `nr` is zero or
-    /// the range overflows; `ERANGE` if it ends beyond the pgmap.
+    /// Fails with `EBUSY`, taking nothing, if any of them is in use (or its free is still in
+    /// flight); `EINVAL` if `nr` is zero or the range overflows; `ERANGE` if it ends beyond the
+    /// pgmap.
     pub fn request_folios(&self, offset: usize, nr: usize) -> Result<Folios> {
         self.check_range(offset, nr)?;
         // Only requests mark pages busy, and only under the state lock that we hold, so an idle
         // page stays idle until we take it: the check and the requests below cannot race.
         for i in offset..offset + nr {
-            if self.pgmap.is_busy(i, self.page(i)?) {
+            if !self.pgmap.is_idle(i, self.page(i)?) {
                 return Err(EBUSY);
             }
         }
-        // INVARIANT: Empty at first, and grown by one with each 0->1 transition we make, so
-        // that an early return puts what was taken.
-        let mut folios = Folios {
-            first: self.page(offset)?,
-            nr: 0,
-        };
-        for i in offset..offset + nr {
-            self.request_idle(i, self.page(i)?);
-            folios.nr += 1;
-        }
-        Ok(folios)
+        Ok(self.hand_out(offset, nr))
     }
 
     /// Takes a reference on the folio at `offset`, to map it at file page `offset`: shares it if
-    /// it is in use, requests it (the 0->1 transition) if it is idle, and then names the pgmap's
-    /// file mapping as the folio's (see [`Pgmap::new`]).
+    /// it is in use, hands it out if it is idle.
     ///
-    /// `EAGAIN` if its last reference is gone but its `page_free` has not run yet: the caller
-    /// retries (a fault by returning without a mapping, so that the access faults again).
+    /// `EAGAIN` if its free is still in flight, or a gup-fast walk that raced a zap holds it for
+    /// a moment: the caller retries (a fault by returning without a mapping, so that the access
+    /// faults again).
     pub fn get_or_request_folio(&self, offset: usize) -> Result<Folios> {
         let page = self.page(offset)?;
-        if self.pgmap.mode == RefMode::Scan {
-            // Every page has a count of at least 1 here; only an idle one goes from 1 to 2, and
-            // an idle page is mapped nowhere, so nobody reads its mapping meanwhile.
-            if page.get_counting() == 2 {
-                self.pgmap.requested.fetch_add(1, Ordering::SeqCst);
-                self.set_file_mapping(offset, page);
-            }
-            // INVARIANT: `get_counting()` gave us one reference on the page.
-            return Ok(Folios { first: page, nr: 1 });
-        }
-        if !page.try_get() {
-            // Nothing but a request can raise a count of 0, and we hold the state lock: the
-            // page stays unreferenced, and is either idle or on its way there.
-            if !self.pgmap.idle.is_idle(offset) {
+        if self.pgmap.pages.is_idle(offset) {
+            if page.ref_count() != 1 {
                 return Err(EAGAIN);
             }
-            self.request_idle(offset, page);
-            self.set_file_mapping(offset, page);
+            return Ok(self.hand_out(offset, 1));
         }
-        // INVARIANT: Either `try_get()` or the request gave us one reference on the page.
+        // Busy: its count is above 0 until its last put, after which the free marks it idle.
+        if !page.try_get() {
+            return Err(EAGAIN);
+        }
+        // INVARIANT: `try_get()` gave us one reference on the page.
         Ok(Folios { first: page, nr: 1 })
     }
 
-    /// Names the pgmap's file mapping as the mapping of `page`, just requested at `offset`.
-    fn set_file_mapping(&self, offset: usize, page: &Page) {
-        if let Some(file_mapping) = &self.pgmap.file_mapping {
-            // INVARIANT: The page names `file_mapping`, which `self.pgmap` holds.
-            // SAFETY: The caller just made the page's idle->busy transition under the state
-            // lock, and an idle page is mapped nowhere, so nobody else reads its mapping. By the
-            // type invariants of `Pgmap` the mapping outlives the pagemap.
-            unsafe {
-                ffi::rust_pgmap_folio_set_file_mapping(
-                    page.as_ptr(),
-                    file_mapping.as_ptr(),
-                    offset as _,
-                )
-            };
+    /// The request proper: adopts the idle reference of each of the `nr` idle folios from
+    /// `offset`, which the caller checked.
+    fn hand_out(&self, offset: usize, nr: usize) -> Folios {
+        let pgmap = self.pgmap;
+        for i in offset..offset + nr {
+            pgmap.pages.set_busy(i);
+            // SAFETY: The range was checked by the caller, and we hold the state lock with the
+            // pgmap live.
+            let page = unsafe { pgmap.pagemap.page(i) };
+            // INVARIANT: The page names `file_mapping`, which `pgmap` holds.
+            // SAFETY: The page was idle until just now, so it is mapped nowhere and nobody reads
+            // its mapping; by the type invariants of `Pgmap` the mapping outlives the memmap.
+            unsafe { page.set_file_mapping(pgmap.file_mapping.as_ptr(), i) };
         }
-    }
-
-    /// Hands out the idle page `page`, at `index`.
-    fn request_idle(&self, index: usize, page: &Page) {
-        self.pgmap.requested.fetch_add(1, Ordering::SeqCst);
-        if self.pgmap.mode == RefMode::Scan {
-            // Idle at 1: the reference is ours, and no pgmap reference goes with it.
-            page.get_counting();
-            return;
+        pgmap.requested.fetch_add(nr as u64, Ordering::SeqCst);
+        if pgmap.mode == RefMode::Folio {
+            // INVARIANT: One reference of the pagemap's count for each busy page.
+            // SAFETY: The pgmap is live under the state lock that we hold, so not unmapped.
+            unsafe { pgmap.pagemap.get_refs(nr) };
         }
-        self.pgmap.idle.set_busy(index);
-        // SAFETY: The page is ours and idle: its refcount is 0 and its last `page_free` has
-        // returned. The pgmap is live, so `zone_device_page_init()` finds its percpu reference
-        // alive.
-        unsafe { ffi::rust_pgmap_zone_device_folio_init(page.as_ptr()) };
+        // SAFETY: As above.
+        let first = unsafe { pgmap.pagemap.page(offset) };
+        // INVARIANT: Each page was idle at refcount 1, a reference that nobody owned: the
+        // handle owns it now.
+        Folios { first, nr }
     }
 }
 
@@ -783,6 +666,7 @@ impl<'a, T: PgmapOps> LiveGuard<'a, T> {
 /// `first` and the `nr - 1` struct pages after it in memory are pgmap pages on which this handle
 /// owns one reference each. (A pgmap's memmap is virtually contiguous: ZONE_DEVICE requires
 /// `SPARSEMEM_VMEMMAP`.)
+#[must_use = "dropping the handle puts the folios at once"]
 pub struct Folios {
     first: *const Page,
     nr: usize,
@@ -815,9 +699,10 @@ impl Folios {
     pub fn get_put_each(&self) {
         for i in 0..self.nr {
             let page = self.page(i);
-            page.get_counting();
+            // SAFETY: By the type invariants we own a reference on the page.
+            unsafe { page.get() };
             // SAFETY: We took that reference just above; it is ours to put.
-            unsafe { ffi::rust_pgmap_put_page(page.as_ptr()) };
+            unsafe { page.put() };
         }
     }
 }
@@ -826,48 +711,95 @@ impl Drop for Folios {
     fn drop(&mut self) {
         for i in 0..self.nr {
             // SAFETY: By the type invariants we own one reference on each page.
-            unsafe { ffi::rust_pgmap_put_page(self.page(i).as_ptr()) };
+            unsafe { self.page(i).put() };
         }
     }
 }
 
-/// One bit per page of a [`Pgmap`]: set while the page is idle.
+/// Two bits per page of a [`Pgmap`]: idle, and unsettled (freed, its count maybe not yet back
+/// at 1).
 ///
-/// Bits are set by `page_free` in any context, and cleared only under the pgmap's state lock.
-struct IdleMap {
+/// Bits are set by `page_free` in any context, and cleared under the pgmap's state lock.
+struct PageStates {
     words: KVVec<AtomicU64>,
 }
 
-impl IdleMap {
-    /// Every page starts idle: `memremap_pages()` leaves ZONE_DEVICE pages at refcount 0.
+impl PageStates {
+    const PAGES_PER_WORD: usize = 32;
+    const IDLE: u64 = 0b01;
+    const UNSETTLED: u64 = 0b10;
+    /// The idle bit of every page of a word.
+    const ALL_IDLE: u64 = 0x5555_5555_5555_5555;
+    /// The unsettled bit of every page of a word.
+    const ALL_UNSETTLED: u64 = 0xAAAA_AAAA_AAAA_AAAA;
+
+    /// Every page starts idle and settled: `memremap_pages()` leaves GENERIC pages at 1. The
+    /// bits of pages beyond the last, in the last word, stay idle too.
     fn new(nr_pages: usize) -> Result<Self> {
-        let nr_words = nr_pages.div_ceil(64);
+        let nr_words = nr_pages.div_ceil(Self::PAGES_PER_WORD);
         let mut words = KVVec::with_capacity(nr_words, GFP_KERNEL)?;
         for _ in 0..nr_words {
-            words.push(AtomicU64::new(u64::MAX), GFP_KERNEL)?;
+            words.push(AtomicU64::new(Self::ALL_IDLE), GFP_KERNEL)?;
         }
         Ok(Self { words })
     }
 
-    fn bit(index: usize) -> (usize, u64) {
-        (index / 64, 1 << (index % 64))
+    /// The word of page `index`, and the shift of its two bits.
+    fn locate(index: usize) -> (usize, u32) {
+        (
+            index / Self::PAGES_PER_WORD,
+            (2 * (index % Self::PAGES_PER_WORD)) as u32,
+        )
     }
 
     /// Acquire: a page seen idle is seen with everything its `page_free` did.
     fn is_idle(&self, index: usize) -> bool {
-        let (word, bit) = Self::bit(index);
-        self.words[word].load(Ordering::Acquire) & bit != 0
+        let (word, shift) = Self::locate(index);
+        self.words[word].load(Ordering::Acquire) >> shift & Self::IDLE != 0
     }
 
     fn set_busy(&self, index: usize) {
-        let (word, bit) = Self::bit(index);
-        self.words[word].fetch_and(!bit, Ordering::Relaxed);
+        let (word, shift) = Self::locate(index);
+        self.words[word].fetch_and(
+            !((Self::IDLE | Self::UNSETTLED) << shift),
+            Ordering::Relaxed,
+        );
     }
 
-    /// Release: pairs with [`IdleMap::is_idle`].
-    fn set_idle(&self, index: usize) {
-        let (word, bit) = Self::bit(index);
-        self.words[word].fetch_or(bit, Ordering::Release);
+    /// Release: pairs with [`PageStates::is_idle`].
+    fn set_freed(&self, index: usize) {
+        let (word, shift) = Self::locate(index);
+        self.words[word].fetch_or((Self::IDLE | Self::UNSETTLED) << shift, Ordering::Release);
+    }
+
+    fn clear_unsettled(&self, index: usize) {
+        let (word, shift) = Self::locate(index);
+        self.words[word].fetch_and(!(Self::UNSETTLED << shift), Ordering::Relaxed);
+    }
+
+    /// The first page from `from` on that is marked unsettled.
+    fn next_unsettled(&self, from: usize) -> Option<usize> {
+        let (first, shift) = Self::locate(from);
+        let mut mask = Self::ALL_UNSETTLED & (u64::MAX << shift);
+        for word in first..self.words.len() {
+            let bits = self.words[word].load(Ordering::Acquire) & mask;
+            if bits != 0 {
+                return Some(word * Self::PAGES_PER_WORD + bits.trailing_zeros() as usize / 2);
+            }
+            mask = Self::ALL_UNSETTLED;
+        }
+        None
+    }
+
+    /// Calls `f` with the index of each busy page, in order.
+    fn for_each_busy(&self, mut f: impl FnMut(usize)) {
+        for (word, bits) in self.words.iter().enumerate() {
+            let mut busy = !bits.load(Ordering::Acquire) & Self::ALL_IDLE;
+            while busy != 0 {
+                f(word * Self::PAGES_PER_WORD + busy.trailing_zeros() as usize / 2);
+                busy &= busy - 1;
+            }
+        }
     }
 }
 

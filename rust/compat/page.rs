@@ -42,17 +42,51 @@ impl Page {
         unsafe { ffi::rust_pgmap_page_count(self.as_ptr()) }
     }
 
-    /// Takes a reference unless the count is zero; the caller then owns it.
+    /// Takes a reference unless the count is zero; on true, the caller owns it.
+    #[must_use = "on true the caller owns a reference, which it must put"]
     pub fn try_get(&self) -> bool {
         // SAFETY: The page is valid by the type invariants.
         unsafe { ffi::rust_pgmap_get_page_unless_zero(self.as_ptr()) }
     }
 
-    /// Takes a reference on a page whose count the caller knows to be above zero, and returns
-    /// the new count; the caller then owns the reference.
-    pub fn get_counting(&self) -> i32 {
+    /// Takes one more reference, which the caller then owns.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns a reference on the page, so that its count is above zero.
+    pub unsafe fn get(&self) {
+        // SAFETY: The page is valid by the type invariants; a count above zero may be raised.
+        unsafe { ffi::rust_pgmap_page_ref_inc_return(self.as_ptr()) };
+    }
+
+    /// Puts a reference; the last one frees the page (for ZONE_DEVICE pages: calls the pgmap's
+    /// `page_free`). Any context.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns a reference on the page, which it gives up.
+    pub unsafe fn put(&self) {
+        // SAFETY: The page is valid, and the caller gives up a reference it owns.
+        unsafe { ffi::rust_pgmap_put_page(self.as_ptr()) };
+    }
+
+    /// The page frame number.
+    pub fn pfn(&self) -> usize {
         // SAFETY: The page is valid by the type invariants.
-        unsafe { ffi::rust_pgmap_page_ref_inc_return(self.as_ptr()) }
+        unsafe { ffi::rust_pgmap_page_to_pfn(self.as_ptr()) as usize }
+    }
+
+    /// Names `mapping` and the file page `index` as the folio's, as a page cache folio names
+    /// its file's.
+    ///
+    /// # Safety
+    ///
+    /// Nobody else reads or writes the folio's `mapping` and `index` meanwhile (for example: it
+    /// was just handed out, and is mapped nowhere yet), and `mapping` outlives every use of the
+    /// folio that may read it.
+    pub unsafe fn set_file_mapping(&self, mapping: *mut bindings::address_space, index: usize) {
+        // SAFETY: The page is valid by the type invariants; the caller guarantees the rest.
+        unsafe { ffi::rust_pgmap_folio_set_file_mapping(self.as_ptr(), mapping, index as _) };
     }
 
     /// Whether its folio may be pinned for DMA (`folio_maybe_dma_pinned()`).

@@ -199,15 +199,12 @@ TEST_F(badinput, badinput_pin_readonly_struct_efault_no_leak)
 	EXPECT_EQ(self->st.pinned, st.pinned);
 	EXPECT_EQ(0, ro->handle);
 
-	/*
-	 * A longterm pin is refused before any result is written (refmode=folio), or taken and
-	 * dropped again when its result cannot be written (refmode=scan).
-	 */
+	/* A longterm pin is taken and dropped again when its result cannot be written. */
 	munmap(ro, RPG_PAGE);
 	pin.flags = RUST_PGMAP_PIN_LONGTERM | RUST_PGMAP_PIN_WRITE;
 	ro = ro_copy(&pin, sizeof(pin));
 	ASSERT_NE(NULL, ro);
-	EXPECT_EQ(rpg_refmode_scan() ? -EFAULT : -EBUSY, xioctl(self->fd, RUST_PGMAP_IOC_PIN, ro));
+	EXPECT_EQ(-EFAULT, xioctl(self->fd, RUST_PGMAP_IOC_PIN, ro));
 	munmap(ro, RPG_PAGE);
 
 	/* The pages were not left half-pinned: a real pin and unpin still work. */

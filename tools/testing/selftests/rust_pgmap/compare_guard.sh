@@ -49,14 +49,10 @@ for holder in vmsplice odirect; do
 			'^after-release teardown_ms=' '^result clean=yes')" \
 		"$bin/negative_control" "$holder" rust_pgmap
 done
-# refmode=folio refuses FOLL_LONGTERM; refmode=scan takes it, and the teardown waits for it.
-if [ "$(cat /sys/module/rust_pgmap/parameters/refmode)" = scan ]; then
-	longterm='^before-release teardown=waiting'
-else
-	longterm='^hold rc=-[0-9]+ refused=E[A-Z]+'
-fi
-check compare_negative_control_longterm_refused_or_waited_for \
-	"$(printf '%s\n' "$longterm" '^result clean=yes')" \
+# Both refmodes take FOLL_LONGTERM, and the teardown waits for it.
+check compare_negative_control_longterm_waits_and_ends_clean \
+	"$(printf '%s\n' '^before-release teardown=waiting' '^data bytes_wrong=0 intact=yes' \
+		'^after-release teardown_ms=' '^result clean=yes')" \
 	"$bin/negative_control" longterm rust_pgmap
 bench=/sys/kernel/debug/rust_pgmap_bench/request_release
 check compare_request_release_benchmark_runs \

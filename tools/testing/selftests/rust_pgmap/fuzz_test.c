@@ -139,7 +139,6 @@ struct fz {
 	uint32_t rng;
 	uint64_t nr;
 	bool live;
-	bool scan; /* refmode=scan: FOLL_LONGTERM pins succeed */
 	uint8_t *arena;
 	uint8_t *anon;   /* FZ_ANON_PAGES pinnable pages, then a PROT_NONE page */
 	uint8_t *ro;     /* made read-only after an argument is copied in */
@@ -473,11 +472,7 @@ static void fz_op_pin(struct fz *f)
 		ok = f->live && off + n <= m->npages && m->first + off + n <= f->nr &&
 		     m->prot != PROT_NONE &&
 		     (!(pin.flags & RUST_PGMAP_PIN_WRITE) || (m->prot & PROT_WRITE));
-		/* Device-coherent pages cannot be pinned longterm on 6.12 (refmode=folio). */
-		if ((pin.flags & RUST_PGMAP_PIN_LONGTERM) && !f->scan)
-			allow = FZ_ALLOW(EBUSY, EFAULT);
-		else
-			allow = ok ? FZ_ALLOW(0) : FZ_ALLOW(EFAULT);
+		allow = ok ? FZ_ALLOW(0) : FZ_ALLOW(EFAULT);
 		dev_first = m->first + off;
 		break;
 	}
@@ -1142,7 +1137,6 @@ TEST_F_TIMEOUT(fuzz, fuzz_random_ops, 300)
 	f->rng = (uint32_t)seed ? (uint32_t)seed : 1;
 	f->nr = self->st.nr_pages;
 	f->live = true;
-	f->scan = rpg_refmode_scan();
 
 	f->arena = mmap(NULL, FZ_SLOTS * FZ_SLOT_PAGES * RPG_PAGE, PROT_NONE,
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

@@ -223,90 +223,79 @@ TEST_F(gup_paths, gup_fast_takes_mapped_pages_without_slow_path)
 }
 
 /*
- * refmode=scan: device-dax's page type, whose pages are longterm-pinnable on 6.12. The pin
- * works, and what it buys is safe: a teardown waits for it like for any other reference.
+ * A page that a REQUEST holds and a mapping then shares names the device's mapping too, so
+ * gup-fast takes it as it takes pages that a fault requested.
  */
-static void longterm_pin_holds_teardown(struct __test_metadata *_metadata, int fd, int gfd,
-					uint8_t *a, uint64_t first, uint64_t n)
+TEST_F(gup_paths, gup_fast_takes_requested_pages_mapped_later)
 {
-	struct pin_longterm_test lt = {
-		.addr = (uintptr_t)a,
-		.size = n * RPG_PAGE,
-		.flags = PIN_LONGTERM_TEST_FLAG_USE_WRITE,
-	};
-	uint8_t *copy = malloc(n * RPG_PAGE);
-	uint64_t dst = (uintptr_t)copy, released;
-	struct td_child c;
+	const uint64_t n = 16, first = 3500;
+	uint64_t taken = 0, h = 0;
+	uint8_t *a;
 
-	ASSERT_NE(NULL, copy);
-	ASSERT_EQ(0, ioctl(gfd, PIN_LONGTERM_TEST_START, &lt)) TH_LOG("%s", strerror(errno));
-	ASSERT_EQ(0, td_start(&c));
-	ASSERT_EQ(0, rpg_wait_state(fd, RUST_PGMAP_STATE_DYING, 5000));
-	usleep(HOLD_US);
-	EXPECT_TRUE(td_running(&c)) TH_LOG("the teardown did not wait for the longterm pin");
-	/* The pinned pages still hold the data, through the zap. */
-	ASSERT_EQ(0, ioctl(gfd, PIN_LONGTERM_TEST_READ, &dst));
-	EXPECT_EQ(0, rpg_verify(copy, first, n, 12));
-	released = rpg_now_ns();
-	ASSERT_EQ(0, ioctl(gfd, PIN_LONGTERM_TEST_STOP));
-	ASSERT_EQ(0, td_finish(&c, TD_TIMEOUT_MS));
-	expect_prompt(_metadata, "longterm pin", &c, released);
-	expect_drained(_metadata, fd);
-	free(copy);
+	ASSERT_EQ(0, rpg_request(self->fd, first, n, &h));
+	a = rpg_map(self->fd, first, n);
+	ASSERT_NE(MAP_FAILED, a);
+	rpg_fill(a, first, n, rpg_run_seed());
+	ASSERT_EQ(0, rpg_gup_fast_probe(self->fd, a, n, &taken));
+	EXPECT_EQ(n, taken) TH_LOG("gup-fast left requested pages to the slow path from page %llu",
+				   (unsigned long long)taken);
+	ASSERT_EQ(0, munmap(a, n * RPG_PAGE));
+	ASSERT_EQ(0, rpg_release(self->fd, h));
+	EXPECT_EQ(0, rpg_wait_outstanding(self->fd, 0, 5000));
 }
 
 /*
- * FOLL_LONGTERM follows the page type: refused for refmode=folio (device-coherent pages are not
- * longterm-pinnable and cannot be migrated), held safely for refmode=scan.
+ * Both refmodes use device-dax's page type, whose pages are longterm-pinnable on 6.12. The pin
+ * works, and what it buys is safe: a teardown waits for it like for any other reference.
+ * longterm_test covers the pinners with other holders present.
  */
-TEST_F(gup_paths, gup_test_longterm_pin_refused_or_held_by_teardown)
+TEST_F(gup_paths, gup_test_longterm_pin_holds_teardown)
 {
 	static const uint32_t lt_flags[] = {
 		PIN_LONGTERM_TEST_FLAG_USE_WRITE,
 		PIN_LONGTERM_TEST_FLAG_USE_WRITE | PIN_LONGTERM_TEST_FLAG_USE_FAST,
 	};
 	const uint64_t n = 8, first = 1100;
-	struct rust_pgmap_status st;
-	uint8_t *a;
-	int gfd, ret, err;
+	uint32_t seed = rpg_run_seed();
+	uint8_t *a, *copy = malloc(n * RPG_PAGE);
+	uint64_t dst = (uintptr_t)copy, released;
+	struct td_child c;
+	int gfd;
 
+	ASSERT_NE(NULL, copy);
 	gfd = open(GUP_TEST_PATH, O_RDWR);
 	if (gfd < 0)
 		SKIP(return, GUP_TEST_PATH ": %s", strerror(errno));
-	a = rpg_map(self->fd, first, n);
-	ASSERT_NE(MAP_FAILED, a);
-	rpg_fill(a, first, n, 12);
-	if (rpg_refmode_scan()) {
-		longterm_pin_holds_teardown(_metadata, self->fd, gfd, a, first, n);
-		munmap(a, n * RPG_PAGE);
-		close(gfd);
-		EXPECT_EQ(0, verify_after_attach(_metadata, self->fd, first, n, 12));
-		return;
-	}
-
 	for (unsigned int i = 0; i < ARRAY_SIZE(lt_flags); i++) {
 		struct pin_longterm_test lt = {
-			.addr = (uintptr_t)a,
 			.size = n * RPG_PAGE,
 			.flags = lt_flags[i],
 		};
 
-		/* Device-coherent pages are not longterm-pinnable, and cannot be migrated. */
-		ret = ioctl(gfd, PIN_LONGTERM_TEST_START, &lt);
-		err = errno;
-		EXPECT_EQ(-1, ret) TH_LOG("longterm pin (flags %#x) succeeded", lt_flags[i]);
-		EXPECT_TRUE(ret != -1 || err == EBUSY) TH_LOG("longterm pin: %s", strerror(err));
-		EXPECT_EQ(0, ioctl(gfd, PIN_LONGTERM_TEST_STOP));
-		ASSERT_EQ(0, rpg_status(self->fd, &st));
-		EXPECT_EQ(n, st.outstanding) TH_LOG("flags %#x", lt_flags[i]);
+		ASSERT_EQ(0, rpg_make_live(self->fd));
+		a = rpg_map(self->fd, first, n);
+		ASSERT_NE(MAP_FAILED, a);
+		rpg_fill(a, first, n, seed + i);
+		lt.addr = (uintptr_t)a;
+		ASSERT_EQ(0, ioctl(gfd, PIN_LONGTERM_TEST_START, &lt))
+			TH_LOG("flags %#x: %s", lt_flags[i], strerror(errno));
+		ASSERT_EQ(0, td_start(&c));
+		ASSERT_EQ(0, rpg_wait_state(self->fd, RUST_PGMAP_STATE_DYING, 5000));
+		usleep(HOLD_US);
+		EXPECT_TRUE(td_running(&c)) TH_LOG("the teardown did not wait for the longterm pin");
+		/* The pinned pages still hold the data, through the zap. */
+		ASSERT_EQ(0, ioctl(gfd, PIN_LONGTERM_TEST_READ, &dst));
+		EXPECT_EQ(0, rpg_verify(copy, first, n, seed + i));
+		released = rpg_now_ns();
+		ASSERT_EQ(0, ioctl(gfd, PIN_LONGTERM_TEST_STOP));
+		ASSERT_EQ(0, td_finish(&c, TD_TIMEOUT_MS));
+		expect_prompt(_metadata, "longterm pin", &c, released);
+		expect_drained(_metadata, self->fd);
+		munmap(a, n * RPG_PAGE);
+		EXPECT_EQ(0, verify_after_attach(_metadata, self->fd, first, n, seed + i));
 	}
-	EXPECT_EQ(0, rpg_verify(a, first, n, 12)) TH_LOG("the failed migration changed the data");
-
-	ASSERT_EQ(0, munmap(a, n * RPG_PAGE));
-	ASSERT_EQ(0, rpg_status(self->fd, &st));
-	EXPECT_EQ(0, st.outstanding) TH_LOG("the refused longterm pin leaked a reference");
-	EXPECT_EQ(st.requested, st.freed);
 	close(gfd);
+	free(copy);
 }
 
 TEST_F(gup_paths, gup_test_fails_after_kill_drain_waits_for_holder)
@@ -638,11 +627,8 @@ TEST_F(gup_paths, o_direct_io_uring_write_unpins_from_irq)
 	ksft_print_msg("o_direct io_uring: freed_in_irq %llu (+%llu during the write)\n",
 		       (unsigned long long)st.freed_in_irq,
 		       (unsigned long long)(st.freed_in_irq - st0.freed_in_irq));
-	/*
-	 * With the zap done before the timer fired, the timer's unpin freed every page
-	 * (refmode=scan has no page_free to count: its drain above is what shows the unpin).
-	 */
-	EXPECT_TRUE(rpg_refmode_scan() || !in_flight || st.freed_in_irq - st0.freed_in_irq == n)
+	/* With the zap done before the timer fired, the timer's unpin freed every page. */
+	EXPECT_TRUE(!in_flight || st.freed_in_irq - st0.freed_in_irq == n)
 		TH_LOG("the unpin in the timer completion did not free the pages");
 	munmap(a, len);
 

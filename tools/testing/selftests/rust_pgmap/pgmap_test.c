@@ -143,9 +143,7 @@ TEST_F(pgmap, release_in_hard_irq_wakes_the_drain)
 	EXPECT_EQ(0, WEXITSTATUS(status));
 	ASSERT_EQ(0, rpg_status(self->fd, &st));
 	EXPECT_EQ(RUST_PGMAP_STATE_DEAD, st.state);
-	/* refmode=scan has no page_free to count: the drain above is what shows the puts. */
-	if (!rpg_refmode_scan())
-		EXPECT_EQ(self->st.freed_in_irq + 4, st.freed_in_irq);
+	EXPECT_EQ(self->st.freed_in_irq + 4, st.freed_in_irq);
 	EXPECT_EQ(0, st.held);
 	EXPECT_EQ(-ENOENT, rpg_release(self->fd, h));
 }
@@ -263,12 +261,8 @@ TEST_F(pgmap, pin_blocks_teardown_until_unpin)
 	munmap(a, n * RPG_PAGE);
 }
 
-/*
- * refmode=folio: device-coherent pages are not longterm-pinnable, and the failed migration must
- * leave nothing behind. refmode=scan: device-dax's page type is, and the pin holds the pages
- * until UNPIN.
- */
-TEST_F(pgmap, longterm_pin_refused_or_taken_no_leak)
+/* Both refmodes' pages are longterm-pinnable: the pin holds the pages until UNPIN. */
+TEST_F(pgmap, longterm_pin_holds_pages_until_unpin)
 {
 	const uint64_t n = 4;
 	struct rust_pgmap_status st;
@@ -278,27 +272,16 @@ TEST_F(pgmap, longterm_pin_refused_or_taken_no_leak)
 	a = rpg_map(self->fd, 0, n);
 	ASSERT_NE(MAP_FAILED, a);
 	rpg_fill(a, 0, n, 3);
-	if (rpg_refmode_scan()) {
-		ASSERT_EQ(0, rpg_pin(self->fd, a, n,
-				     RUST_PGMAP_PIN_LONGTERM | RUST_PGMAP_PIN_WRITE, &h));
-		ASSERT_EQ(0, rpg_status(self->fd, &st));
-		EXPECT_EQ(n, st.pinned);
-		ASSERT_EQ(0, munmap(a, n * RPG_PAGE));
-		ASSERT_EQ(0, rpg_status(self->fd, &st));
-		EXPECT_EQ(n, st.outstanding) TH_LOG("the longterm pin did not hold the pages");
-		EXPECT_EQ(0, rpg_unpin(self->fd, h));
-		ASSERT_EQ(0, rpg_status(self->fd, &st));
-		EXPECT_EQ(0, st.outstanding) TH_LOG("the unpin left a reference");
-		return;
-	}
-	EXPECT_EQ(-EBUSY, rpg_pin(self->fd, a, n, RUST_PGMAP_PIN_LONGTERM | RUST_PGMAP_PIN_WRITE,
-				  &h));
+	ASSERT_EQ(0, rpg_pin(self->fd, a, n, RUST_PGMAP_PIN_LONGTERM | RUST_PGMAP_PIN_WRITE, &h));
 	ASSERT_EQ(0, rpg_status(self->fd, &st));
-	EXPECT_EQ(0, st.pinned);
-	EXPECT_EQ(0, rpg_verify(a, 0, n, 3));
+	EXPECT_EQ(n, st.pinned);
 	ASSERT_EQ(0, munmap(a, n * RPG_PAGE));
 	ASSERT_EQ(0, rpg_status(self->fd, &st));
-	EXPECT_EQ(0, st.outstanding) TH_LOG("the refused longterm pin leaked a reference");
+	EXPECT_EQ(n, st.outstanding) TH_LOG("the longterm pin did not hold the pages");
+	EXPECT_EQ(0, rpg_unpin(self->fd, h));
+	ASSERT_EQ(0, rpg_status(self->fd, &st));
+	EXPECT_EQ(0, st.outstanding) TH_LOG("the unpin left a reference");
+	EXPECT_EQ(st.requested, st.freed);
 }
 
 TEST_F(pgmap, sigbus_after_kill)
