@@ -4,9 +4,9 @@
 # around it. Every target installs and builds what it needs first.
 #
 #   make run     build the release kernel and module, boot, run the demo
-#   make check   lint, build the debug kernel and module, boot, run every selftest
+#   make check   lint, build the debug kernel and module, boot, run every selftest in each refmode
 #   make compare device-dax against rust_pgmap: the DAX-gup mistake and the price of the fix
-#   make lint    rustfmt and clippy (CLIPPY=1 W=1), no warnings allowed
+#   make lint    rustfmt and clippy (CLIPPY=1 W=1), no warnings allowed; the verdict's own tests
 #   make shell   an interactive guest with the module available
 #   make clean   remove build/ (the kernel cache stays; see README)
 
@@ -39,11 +39,16 @@ lint: kernel-debug
 		--config-path "$$(bash -c ". scripts/common.sh; kernel_src_dir")/.rustfmt.toml" \
 		rust/*.rs rust/compat/*.rs samples/kernel/*.rs'
 	@$(PHASE) clippy scripts/module.sh debug lint
+	@$(PHASE) verdict-selftest scripts/check-results-test.py
 
 check: lint module-debug selftests
 	@$(PHASE) guest-check scripts/vm.sh debug check
-	@$(PHASE) guest-noregion scripts/vm.sh debug noregion --no-memmap
-	@scripts/check-results.py build/debug/guest-check build/debug/guest-noregion-nomemmap
+	@scripts/check-results.py --allowed-skips tools/testing/selftests/rust_pgmap/allowed_skips \
+		--expect build/debug/guest-check/run-first.log=@build/kselftest/kselftest-list.txt \
+		--expect build/debug/guest-check/run-second.log=@build/kselftest/kselftest-list.txt \
+		--except build/debug/guest-check/run-second.log=@tools/testing/selftests/rust_pgmap/first_refmode_only \
+		--expect build/debug/guest-check/run-last.log=rust_pgmap:noregion.sh,rust_pgmap:leaked_dev_ref.sh \
+		build/debug/guest-check
 
 compare: module-compare
 	@$(PHASE) compare scripts/compare.sh

@@ -10,11 +10,8 @@ mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 "$ROOT/scripts/guest/$mode.sh" 2>&1 | tee "$out/$mode.log"
 echo "${PIPESTATUS[0]}" >"$out/exit"
 
-if [ -w /sys/kernel/debug/kmemleak ]; then
-	# One scan (each costs over 10 s under TCG) reports what is older than 5 s; the tests
-	# ended before that. rmmod_test scans on its own right after its reload cycles.
-	echo scan >/sys/kernel/debug/kmemleak
-	cat /sys/kernel/debug/kmemleak >"$out/kmemleak.txt"
-fi
+# What leaked since the guest script's own scans, if it made any.
+. "$ROOT/scripts/guest/kmemleak.sh"
+kmemleak_scan "$out/kmemleak.txt"
 dmesg >"$out/dmesg.txt"
 touch "$out/done"
