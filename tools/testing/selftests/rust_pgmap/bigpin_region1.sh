@@ -10,9 +10,18 @@ if ! grep -q "memmap=[^ ]* .*memmap=" /proc/cmdline; then
 fi
 was_loaded=$(lsmod | grep -c '^rust_pgmap ')
 [ "$was_loaded" = 0 ] || rmmod rust_pgmap || exit 1
+# The second region, as the kernel was booted with it.
+second=$(echo "$MEMMAP" | cut -d' ' -f2)
+want=$(($(to_bytes "${second%%!*}") / 4096))
 rc=0
 if load_rust_pgmap region=1; then
-	"$(dirname "$0")/bigpin_test" || rc=$?
+	pages=$(status_field nr_pages)
+	if [ "$pages" = "$want" ]; then
+		"$(dirname "$0")/bigpin_test" || rc=$?
+	else
+		echo "# region=1 claimed $pages pages, not the $want of the second region ($second)"
+		rc=1
+	fi
 	rmmod rust_pgmap || rc=1
 else
 	rc=1

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * A deterministic random walk over the /dev/rust_pgmap ABI: ioctls with good and garbage
- * arguments, mmap/munmap/mprotect/mremap, touches, forks, teardown and attach. A shadow model
- * of the handles, mappings and pgmap state says which results each call may have; at the end
- * everything is given back and no folio, pin or request may be left.
+ * A random walk over the /dev/rust_pgmap ABI: ioctls with good and garbage arguments,
+ * mmap/munmap/mprotect/mremap, touches, forks, teardown and attach. A shadow model of the
+ * handles, the mappings, which region pages are in use and what they hold says which results
+ * each call may have: a REQUEST fails with EBUSY exactly when a page of its range is in use,
+ * STATUS counts exactly the pages in use, a refused TEARDOWN or ATTACH changes nothing, and a
+ * touch reads the stamp last written to the page, across teardown and attach and from a forked
+ * child. At the end everything is given back and no folio, pin or request may be left.
  *
- * RUST_PGMAP_FUZZ_SEED and RUST_PGMAP_FUZZ_OPS replay or lengthen a run;
- * RUST_PGMAP_FUZZ_SECS bounds its time (on a slow guest the walk stops early).
+ * Each run takes a new seed, which it prints; RUST_PGMAP_FUZZ_SEED replays a run and
+ * RUST_PGMAP_FUZZ_OPS lengthens it; RUST_PGMAP_FUZZ_SECS bounds its time (on a slow guest the
+ * walk stops early).
  */
 #define _GNU_SOURCE
 #include "rust_pgmap_lib.h"
@@ -24,7 +28,6 @@
 #define MAP_SYNC 0x80000
 #endif
 
-#define FZ_DEFAULT_SEED 0x5eed2024u
 #define FZ_DEFAULT_OPS 10000
 #define FZ_DEFAULT_SECS 55
 
@@ -126,7 +129,14 @@ struct fz_map {
 	uint64_t first;  /* region page mapped at addr */
 	uint64_t npages;
 	int prot;
+	uint16_t faulted; /* pages certainly mapped: bit k for page first + k */
+	uint16_t maybe;   /* pages a failed pin may have faulted in */
 };
+
+/* The region pages whose use and contents the model follows: the window, and the end. */
+#define FZ_TRACKED (FZ_WIN_PAGES + FZ_MAX_N + FZ_END_PAGES + FZ_MAX_N)
+
+enum fz_use { USE_NO, USE_MAYBE, USE_YES };
 
 struct fz_hold {
 	uint64_t handle;
@@ -146,6 +156,10 @@ struct fz {
 	struct fz_hold pins[FZ_MAX_HOLDS], reqs[FZ_MAX_HOLDS];
 	int npins, nreqs;
 	uint64_t pinned, held; /* what STATUS must report */
+	/* The stamp each tracked page holds at its start, once the walk wrote one. */
+	uint64_t stamp[FZ_TRACKED];
+	bool stamped[FZ_TRACKED];
+	uint32_t stamps;
 	long op;
 	unsigned long dead_ops;
 	enum fz_kind kind;
@@ -319,18 +333,93 @@ static void fz_remove_hold(struct fz_hold *h, int *n, int i)
 	h[i] = h[--(*n)];
 }
 
-/* Whether [first, first + n) shares a page with a request or a device pin we hold. */
-static bool fz_overlaps_holds(const struct fz *f, uint64_t first, uint64_t n)
+/* Whether a request or a device pin we hold covers region page @page. */
+static bool fz_held(const struct fz *f, uint64_t page)
 {
 	for (int i = 0; i < f->nreqs; i++)
-		if (first < f->reqs[i].first + f->reqs[i].npages &&
-		    f->reqs[i].first < first + n)
+		if (page - f->reqs[i].first < f->reqs[i].npages)
 			return true;
 	for (int i = 0; i < f->npins; i++)
-		if (f->pins[i].first != FZ_NOT_DEVICE &&
-		    first < f->pins[i].first + f->pins[i].npages && f->pins[i].first < first + n)
+		if (f->pins[i].first != FZ_NOT_DEVICE && page - f->pins[i].first < f->pins[i].npages)
 			return true;
 	return false;
+}
+
+/* Whether region page @page is in use: held, or mapped by one of our mappings. */
+static enum fz_use fz_use(const struct fz *f, uint64_t page)
+{
+	enum fz_use use = fz_held(f, page) ? USE_YES : USE_NO;
+
+	for (int i = 0; i < FZ_SLOTS && use != USE_YES; i++) {
+		const struct fz_map *m = &f->maps[i];
+		uint64_t k = page - m->first;
+
+		if (!m->addr || k >= m->npages)
+			continue;
+		if (m->faulted >> k & 1)
+			use = USE_YES;
+		else if (m->maybe >> k & 1)
+			use = USE_MAYBE;
+	}
+	return use;
+}
+
+/* The index of a tracked region page in stamp[], or -1. */
+static int fz_tracked(const struct fz *f, uint64_t page)
+{
+	if (page - FZ_WIN_FIRST < FZ_WIN_PAGES + FZ_MAX_N)
+		return page - FZ_WIN_FIRST;
+	if (page < f->nr && f->nr - 1 - page < FZ_END_PAGES + FZ_MAX_N)
+		return FZ_WIN_PAGES + FZ_MAX_N + (f->nr - 1 - page);
+	return -1;
+}
+
+/* The pages of @m from @k on, @n of them, are mapped now (or maybe, if @maybe). */
+static void fz_mark_faulted(struct fz_map *m, uint64_t k, uint64_t n, bool maybe)
+{
+	for (; n && k < m->npages; k++, n--) {
+		if (maybe)
+			m->maybe |= 1U << k;
+		else
+			m->faulted |= 1U << k;
+	}
+}
+
+/* Nothing maps region pages [first, first + n) any more: a REQUEST of them succeeded. */
+static void fz_mark_unmapped(struct fz *f, uint64_t first, uint64_t n)
+{
+	for (int i = 0; i < FZ_SLOTS; i++) {
+		struct fz_map *m = &f->maps[i];
+
+		for (uint64_t k = 0; m->addr && k < m->npages; k++)
+			if (m->first + k - first < n)
+				m->maybe &= ~(1U << k);
+	}
+}
+
+/* Every page is unmapped: the kill zapped them all. */
+static void fz_mark_zapped(struct fz *f)
+{
+	for (int i = 0; i < FZ_SLOTS; i++)
+		f->maps[i].faulted = f->maps[i].maybe = 0;
+}
+
+/* The region pages in use, certainly (*yes) and maybe (*maybe). */
+static void fz_count_use(const struct fz *f, uint64_t *yes, uint64_t *maybe)
+{
+	*yes = *maybe = 0;
+	for (uint64_t p = FZ_WIN_FIRST; p < FZ_WIN_FIRST + FZ_WIN_PAGES + FZ_MAX_N; p++) {
+		enum fz_use u = fz_use(f, p);
+
+		*yes += u == USE_YES;
+		*maybe += u == USE_MAYBE;
+	}
+	for (uint64_t p = f->nr - (FZ_END_PAGES + FZ_MAX_N); p < f->nr; p++) {
+		enum fz_use u = fz_use(f, p);
+
+		*yes += u == USE_YES;
+		*maybe += u == USE_MAYBE;
+	}
 }
 
 /* The signal a touch of page @k of @m must raise. */
@@ -343,16 +432,21 @@ static int fz_touch_expect(const struct fz *f, const struct fz_map *m, uint64_t 
 	return 0;
 }
 
-/* Random touches of random mappings; returns how many raised the wrong signal. */
-static int fz_touches(struct fz *f, int n, bool report)
+/*
+ * Random touches of random mappings; returns how many raised the wrong signal or read the
+ * wrong stamp. A write touch of a writable page writes a new stamp at its start, unless
+ * @readonly (a forked child, whose writes the model would not see).
+ */
+static int fz_touches(struct fz *f, int n, bool report, bool readonly)
 {
 	int bad = 0;
 
 	for (int i = 0; i < n; i++) {
 		struct fz_map *m = fz_random_map(f);
-		uint64_t k, off;
+		volatile uint64_t *start;
+		uint64_t k, off, page;
 		bool write;
-		int sig, want;
+		int sig, want, t;
 
 		if (!m)
 			break;
@@ -360,6 +454,8 @@ static int fz_touches(struct fz *f, int n, bool report)
 		off = fz_below(f, RPG_PAGE);
 		write = (m->prot & PROT_WRITE) && (fz_rnd(f) & 1);
 		want = fz_touch_expect(f, m, k);
+		page = m->first + k;
+		start = (volatile uint64_t *)(m->addr + k * RPG_PAGE);
 		sig = rpg_touch(m->addr + k * RPG_PAGE + off, write);
 		if (report && sig)
 			f->refused[f->kind]++;
@@ -368,11 +464,30 @@ static int fz_touches(struct fz *f, int n, bool report)
 			if (report)
 				fz_violation(f,
 					     "%s of region page %llu (mapping of %llu from %llu, prot %d, %s): signal %d, want %d",
-					     write ? "write" : "read",
-					     (unsigned long long)(m->first + k),
+					     write ? "write" : "read", (unsigned long long)page,
 					     (unsigned long long)m->npages,
 					     (unsigned long long)m->first, m->prot,
 					     f->live ? "live" : "dead", sig, want);
+			continue;
+		}
+		if (sig)
+			continue;
+		/* Mapped now, by a fault that nothing races: its start can be read and written. */
+		m->faulted |= 1U << k;
+		t = fz_tracked(f, page);
+		if (t < 0)
+			continue;
+		if (f->stamped[t] && *start != f->stamp[t]) {
+			bad++;
+			if (report)
+				fz_violation(f, "region page %llu holds %#llx, the walk wrote %#llx",
+					     (unsigned long long)page, (unsigned long long)*start,
+					     (unsigned long long)f->stamp[t]);
+		}
+		if (write && !readonly) {
+			f->stamp[t] = page << 32 | ++f->stamps;
+			f->stamped[t] = true;
+			*start = f->stamp[t];
 		}
 	}
 	return bad;
@@ -382,6 +497,7 @@ static void fz_status_check(struct fz *f)
 {
 	struct rust_pgmap_status st;
 	int ret = fz_ioctl(f, RUST_PGMAP_IOC_STATUS, &st);
+	uint64_t yes, maybe;
 
 	if (!fz_check(f, ret, FZ_ALLOW(0), "STATUS"))
 		return;
@@ -398,22 +514,13 @@ static void fz_status_check(struct fz *f)
 		fz_violation(f, "requested %llu freed %llu outstanding %llu",
 			     (unsigned long long)st.requested, (unsigned long long)st.freed,
 			     (unsigned long long)st.outstanding);
-	if (f->live ? st.outstanding < st.held : st.outstanding != 0)
-		fz_violation(f, "outstanding %llu with %llu held, %s",
-			     (unsigned long long)st.outstanding, (unsigned long long)st.held,
-			     f->live ? "live" : "dead");
-}
-
-/* Learns where an ioctl whose result could not be written back left the pgmap. */
-static void fz_sync_state(struct fz *f)
-{
-	struct rust_pgmap_status st;
-
-	if (!fz_check(f, fz_ioctl(f, RUST_PGMAP_IOC_STATUS, &st), FZ_ALLOW(0), "STATUS"))
-		return;
-	if (st.state == RUST_PGMAP_STATE_DYING)
-		fz_violation(f, "pgmap left dying");
-	f->live = st.state == RUST_PGMAP_STATE_LIVE;
+	fz_count_use(f, &yes, &maybe);
+	if (!f->live)
+		yes = maybe = 0;
+	if (st.outstanding < yes || st.outstanding > yes + maybe)
+		fz_violation(f, "outstanding %llu, the model has %llu pages in use and %llu maybe",
+			     (unsigned long long)st.outstanding, (unsigned long long)yes,
+			     (unsigned long long)maybe);
 }
 
 static void fz_op_status(struct fz *f)
@@ -438,9 +545,10 @@ static void fz_op_release(struct fz *f);
 static void fz_op_pin(struct fz *f)
 {
 	struct rust_pgmap_pin pin = { 0 };
-	uint64_t dev_first = FZ_NOT_DEVICE;
-	struct fz_map *m = fz_random_map(f);
+	uint64_t dev_first = FZ_NOT_DEVICE, map_off = 0;
+	struct fz_map *m = fz_random_map(f), *pinned_map = NULL;
 	uint32_t sub = fz_below(f, 20), r;
+	bool ok = false;
 	enum fz_ptr mode;
 	struct fz_set allow;
 	void *arg;
@@ -458,7 +566,6 @@ static void fz_op_pin(struct fz *f)
 		/* A subrange of a mapping, sometimes running into the slot's PROT_NONE rest. */
 		uint64_t off = fz_below(f, m->npages);
 		uint64_t n = 1 + fz_below(f, fz_below(f, 4) ? m->npages - off : FZ_MAX_N);
-		bool ok;
 
 		r = fz_below(f, 8);
 		/* FOLL_WRITE on a read-only mapping, sometimes. */
@@ -474,6 +581,8 @@ static void fz_op_pin(struct fz *f)
 		     (!(pin.flags & RUST_PGMAP_PIN_WRITE) || (m->prot & PROT_WRITE));
 		allow = ok ? FZ_ALLOW(0) : FZ_ALLOW(EFAULT);
 		dev_first = m->first + off;
+		pinned_map = m;
+		map_off = off;
 		break;
 	}
 	case 12: {
@@ -553,6 +662,12 @@ static void fz_op_pin(struct fz *f)
 		fz_add_hold(f, f->pins, &f->npins, pin.handle, dev_first, pin.npages);
 		f->pinned += pin.npages;
 	}
+	/*
+	 * gup faulted the pages in: all of them if it pinned them (a result that it could not
+	 * write back undid the pin, not the faults), maybe some if it failed part-way.
+	 */
+	if (pinned_map && mode != PTR_BAD && f->live && (!ret || ret == -EFAULT))
+		fz_mark_faulted(pinned_map, map_off, pin.npages, ret && !(mode == PTR_RO && ok));
 }
 
 /* A handle: known ones, small numbers near the ones handed out, and anything. */
@@ -621,16 +736,19 @@ static void fz_op_release(struct fz *f)
 /* The results REQUEST may give for a range, in the order the driver checks. */
 static struct fz_set fz_request_allow(const struct fz *f, uint64_t off, uint64_t n)
 {
+	enum fz_use use = USE_NO;
+
 	if (!f->live)
 		return FZ_ALLOW(ENXIO);
 	if (n > UINT64_MAX - off || n == 0)
 		return FZ_ALLOW(EINVAL);
 	if (off + n > f->nr)
 		return FZ_ALLOW(ERANGE);
-	/* Pages we hold are busy; others may be busy through a mapping. */
-	if (fz_overlaps_holds(f, off, n))
-		return FZ_ALLOW(EBUSY);
-	return FZ_ALLOW(0, EBUSY);
+	/* In use exactly when held or mapped; a failed pin leaves the model unsure. */
+	for (uint64_t p = off; p < off + n; p++)
+		use = fz_use(f, p) > use ? fz_use(f, p) : use;
+	return use == USE_YES ? FZ_ALLOW(EBUSY) : use == USE_MAYBE ? FZ_ALLOW(0, EBUSY) :
+				FZ_ALLOW(0);
 }
 
 static void fz_op_request(struct fz *f)
@@ -697,6 +815,8 @@ static void fz_op_request(struct fz *f)
 		fz_add_hold(f, f->reqs, &f->nreqs, req.handle, req.offset, req.npages);
 		f->held += req.npages;
 	}
+	if (!ret)
+		fz_mark_unmapped(f, req.offset, req.npages);
 }
 
 static void fz_op_munmap(struct fz *f);
@@ -804,6 +924,10 @@ static void fz_op_mmap(struct fz *f)
 	m->first = first;
 	m->npages = n;
 	m->prot = prot;
+	m->faulted = m->maybe = 0;
+	/* MAP_POPULATE faults every page in, up to the end of the region. */
+	if ((flags & MAP_POPULATE) && prot != PROT_NONE && f->live && first < f->nr)
+		fz_mark_faulted(m, 0, f->nr - first, false);
 }
 
 static void fz_op_munmap(struct fz *f)
@@ -844,6 +968,8 @@ static void fz_op_munmap(struct fz *f)
 		fz_reserve(f, m->addr, k);
 		m->addr += k * RPG_PAGE;
 		m->first += k;
+		m->faulted >>= k;
+		m->maybe >>= k;
 	} else {
 		ret = munmap(m->addr + (m->npages - k) * RPG_PAGE, k * RPG_PAGE) ? -errno : 0;
 		fz_check(f, ret, FZ_ALLOW(0), "munmap tail of %p, %llu pages", m->addr,
@@ -851,6 +977,8 @@ static void fz_op_munmap(struct fz *f)
 		fz_reserve(f, m->addr + (m->npages - k) * RPG_PAGE, k);
 	}
 	m->npages -= k;
+	m->faulted &= (1U << m->npages) - 1;
+	m->maybe &= (1U << m->npages) - 1;
 }
 
 static void fz_op_mprotect(struct fz *f)
@@ -923,6 +1051,8 @@ static void fz_op_mremap(struct fz *f)
 		fz_violation(f, "mremap shrink moved %p to %p", m->addr, p);
 	fz_reserve(f, m->addr + new_len, (old_len - new_len) / RPG_PAGE);
 	m->npages = new_len / RPG_PAGE;
+	m->faulted &= (1U << m->npages) - 1;
+	m->maybe &= (1U << m->npages) - 1;
 }
 
 static void fz_op_touch(struct fz *f)
@@ -932,7 +1062,7 @@ static void fz_op_touch(struct fz *f)
 		fz_op_mmap(f);
 		return;
 	}
-	fz_touches(f, 1 + fz_below(f, 4), true);
+	fz_touches(f, 1 + fz_below(f, 4), true, false);
 }
 
 static void fz_op_fork(struct fz *f)
@@ -946,8 +1076,11 @@ static void fz_op_fork(struct fz *f)
 	fflush(stderr);
 	pid = fork();
 	if (pid == 0) {
-		/* The child's copy of our mappings: its faults take references of its own. */
-		int bad = fz_touches(f, 4, false);
+		/*
+		 * The child's copy of our mappings: its faults take references of its own, and it
+		 * reads what the parent wrote.
+		 */
+		int bad = fz_touches(f, 4, false, true);
 
 		_exit(bad > 100 ? 100 : bad);
 	}
@@ -992,15 +1125,17 @@ static void fz_op_teardown(struct fz *f)
 	if (mode == PTR_OK) {
 		fz_check(f, ret, f->live ? FZ_ALLOW(0) : FZ_ALLOW(ENXIO), "TEARDOWN (%s)",
 			 f->live ? "live" : "dead");
-		if (!ret)
+		if (!ret) {
 			f->live = false;
+			fz_mark_zapped(f);
+		}
 		fz_status_check(f);
 		return;
 	}
-	/* The driver tears down before it writes the result back. */
+	/* A buffer the result cannot be written to is refused before anything happens. */
 	fz_check(f, ret, f->live ? FZ_ALLOW(EFAULT) : FZ_ALLOW(ENXIO), "TEARDOWN(%p) (%s)", arg,
 		 f->live ? "live" : "dead");
-	fz_sync_state(f);
+	fz_status_check(f);
 }
 
 static void fz_op_attach(struct fz *f)
@@ -1024,10 +1159,10 @@ static void fz_op_attach(struct fz *f)
 		}
 		return;
 	}
-	/* The driver attaches before it writes the result back. */
+	/* A buffer the result cannot be written to is refused before anything happens. */
 	fz_check(f, ret, f->live ? FZ_ALLOW(EBUSY) : FZ_ALLOW(EFAULT), "ATTACH(%p) (%s)", arg,
 		 f->live ? "live" : "dead");
-	fz_sync_state(f);
+	fz_status_check(f);
 }
 
 static void fz_op_unknown(struct fz *f)
@@ -1121,7 +1256,7 @@ FIXTURE_SETUP(fuzz)
 
 TEST_F_TIMEOUT(fuzz, fuzz_random_ops, 300)
 {
-	unsigned long seed = rpg_env_ulong("RUST_PGMAP_FUZZ_SEED", FZ_DEFAULT_SEED);
+	unsigned long seed = rpg_env_ulong("RUST_PGMAP_FUZZ_SEED", (uint32_t)rpg_now_ns());
 	long ops = rpg_env_ulong("RUST_PGMAP_FUZZ_OPS", FZ_DEFAULT_OPS);
 	uint64_t secs = rpg_env_ulong("RUST_PGMAP_FUZZ_SECS", FZ_DEFAULT_SECS);
 	uint64_t start = rpg_now_ns(), deadline = start + secs * 1000000000ULL;
@@ -1130,7 +1265,8 @@ TEST_F_TIMEOUT(fuzz, fuzz_random_ops, 300)
 	struct rust_pgmap_status st;
 	long done;
 
-	ksft_print_msg("fuzz: seed %u, %d ops\n", (uint32_t)seed, (int)ops);
+	ksft_print_msg("fuzz: seed %u (RUST_PGMAP_FUZZ_SEED replays it), %d ops\n",
+		       (uint32_t)seed, (int)ops);
 	memset(f, 0, sizeof(*f));
 	f->fd = self->fd;
 	/* xorshift32 stays at zero forever. */

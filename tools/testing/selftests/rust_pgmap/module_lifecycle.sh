@@ -60,16 +60,20 @@ else
 	ktap_test_fail "insmod_after_rmmod_reclaims_region"
 fi
 
-# An open file holds the module.
-load_rust_pgmap
-exec 3<>/dev/rust_pgmap
-if ! rmmod rust_pgmap 2>/dev/null; then
+# An open file holds the module: rmmod says it is in use, and leaves it loaded.
+load_rust_pgmap || ktap_exit_fail_msg "cannot load rust_pgmap again"
+exec 3<>/dev/rust_pgmap || ktap_exit_fail_msg "cannot open /dev/rust_pgmap"
+out=$(rmmod rust_pgmap 2>&1)
+rc=$?
+ktap_print_msg "rmmod with the device open: exit $rc, '$out'"
+if [ "$rc" != 0 ] && [[ $out == *"is in use"* ]] && [ -e /dev/rust_pgmap ] &&
+	[ "$(status_field state)" = live ]; then
 	ktap_test_pass "rmmod_refused_while_open"
 else
 	ktap_test_fail "rmmod_refused_while_open"
 fi
 exec 3>&-
-rmmod rust_pgmap 2>/dev/null
-[ "$was_loaded" = 0 ] || load_rust_pgmap
+rmmod rust_pgmap || ktap_exit_fail_msg "cannot unload rust_pgmap after the file closed"
+[ "$was_loaded" = 0 ] || load_rust_pgmap || ktap_exit_fail_msg "cannot reload rust_pgmap"
 
 ktap_finished

@@ -7,7 +7,11 @@
 
 #include "kselftest_harness.h"
 #include "rust_pgmap_fixture.h"
+#include "rust_pgmap_teardown.h"
 #include "rust_pgmap_trace.h"
+
+/* A teardown that does not complete within this is stuck. */
+#define TD_TIMEOUT_MS 10000
 
 RPG_FIXTURE(pgmap)
 
@@ -86,39 +90,18 @@ TEST_F(pgmap, release_unknown_or_twice_enoent)
 	EXPECT_EQ(-ENOENT, rpg_unpin(self->fd, h));
 }
 
-/* Starts a TEARDOWN in a child; returns its pid. It exits 0 on success and writes its result. */
-static pid_t teardown_in_child(int fd, int result_pipe)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		struct rust_pgmap_teardown td = { 0 };
-		int ret = rpg_teardown(fd, &td);
-		uint64_t done = rpg_now_ns();
-
-		if (write(result_pipe, &td, sizeof(td)) != sizeof(td) ||
-		    write(result_pipe, &done, sizeof(done)) != sizeof(done))
-			_exit(3);
-		_exit(ret ? 1 : 0);
-	}
-	return pid;
-}
-
 TEST_F(pgmap, request_while_dying_enxio)
 {
-	int p[2], status;
 	uint64_t h = 0, h2 = 0;
-	pid_t pid;
+	struct td_child c;
 
 	ASSERT_EQ(0, rpg_request(self->fd, 0, 1, &h));
-	ASSERT_EQ(0, pipe(p));
-	pid = teardown_in_child(self->fd, p[1]);
+	ASSERT_EQ(0, td_start(&c));
 	ASSERT_EQ(0, rpg_wait_state(self->fd, RUST_PGMAP_STATE_DYING, 5000));
 	EXPECT_EQ(-ENXIO, rpg_request(self->fd, 1, 1, &h2));
-	EXPECT_EQ(0, waitpid(pid, &status, WNOHANG)) TH_LOG("teardown did not wait");
+	EXPECT_TRUE(td_running(&c)) TH_LOG("teardown did not wait");
 	ASSERT_EQ(0, rpg_release(self->fd, h));
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	EXPECT_EQ(0, WEXITSTATUS(status));
+	ASSERT_EQ(0, td_finish(&c, TD_TIMEOUT_MS));
 	EXPECT_EQ(0, rpg_wait_state(self->fd, RUST_PGMAP_STATE_DEAD, 1000));
 }
 
@@ -130,17 +113,17 @@ TEST_F(pgmap, request_while_dying_enxio)
 TEST_F(pgmap, release_in_hard_irq_wakes_the_drain)
 {
 	struct rust_pgmap_status st;
+	struct td_child c;
 	uint64_t h = 0;
-	int p[2], status;
-	pid_t pid;
 
 	ASSERT_EQ(0, rpg_request(self->fd, 40, 4, &h));
-	ASSERT_EQ(0, pipe(p));
-	pid = teardown_in_child(self->fd, p[1]);
+	ASSERT_EQ(0, td_start(&c));
 	ASSERT_EQ(0, rpg_wait_state(self->fd, RUST_PGMAP_STATE_DYING, 5000));
+	/* Blocked on the request before the release, or the wake-up proves nothing. */
+	usleep(100000);
+	EXPECT_TRUE(td_running(&c)) TH_LOG("the teardown did not wait for the request");
 	ASSERT_EQ(0, ioctl(self->fd, RUST_PGMAP_IOC_RELEASE_HARDIRQ, &h)) TH_LOG("%s", strerror(errno));
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	EXPECT_EQ(0, WEXITSTATUS(status));
+	ASSERT_EQ(0, td_finish(&c, TD_TIMEOUT_MS));
 	ASSERT_EQ(0, rpg_status(self->fd, &st));
 	EXPECT_EQ(RUST_PGMAP_STATE_DEAD, st.state);
 	EXPECT_EQ(self->st.freed_in_irq + 4, st.freed_in_irq);
@@ -220,23 +203,20 @@ TEST_F(pgmap, munmap_frees_every_page)
 TEST_F(pgmap, pin_blocks_teardown_until_unpin)
 {
 	const uint64_t n = 16;
-	struct rust_pgmap_teardown td;
 	struct rust_pgmap_status st;
-	uint64_t h = 0, unpinned, done = 0;
-	int p[2], status;
+	uint64_t h = 0, unpinned;
+	struct td_child c;
 	uint8_t *a;
-	pid_t pid;
 
 	a = rpg_map(self->fd, 0, n);
 	ASSERT_NE(MAP_FAILED, a);
 	rpg_fill(a, 0, n, 2);
 	ASSERT_EQ(0, rpg_pin(self->fd, a, n, RUST_PGMAP_PIN_WRITE, &h));
-	ASSERT_EQ(0, pipe(p));
-	pid = teardown_in_child(self->fd, p[1]);
+	ASSERT_EQ(0, td_start(&c));
 
 	ASSERT_EQ(0, rpg_wait_state(self->fd, RUST_PGMAP_STATE_DYING, 5000));
 	usleep(500000);
-	EXPECT_EQ(0, waitpid(pid, &status, WNOHANG)) TH_LOG("teardown did not wait for the pin");
+	EXPECT_TRUE(td_running(&c)) TH_LOG("teardown did not wait for the pin");
 	ASSERT_EQ(0, rpg_status(self->fd, &st));
 	EXPECT_EQ(n, st.outstanding);
 	EXPECT_EQ(n, st.pinned);
@@ -245,14 +225,11 @@ TEST_F(pgmap, pin_blocks_teardown_until_unpin)
 
 	unpinned = rpg_now_ns();
 	ASSERT_EQ(0, rpg_unpin(self->fd, h));
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_EQ(0, WEXITSTATUS(status));
-	ASSERT_EQ(sizeof(td), read(p[0], &td, sizeof(td)));
-	ASSERT_EQ(sizeof(done), read(p[0], &done, sizeof(done)));
-	EXPECT_EQ(n, td.outstanding);
-	EXPECT_GE(td.waited_ns, 500000000ULL);
+	ASSERT_EQ(0, td_finish(&c, TD_TIMEOUT_MS));
+	EXPECT_EQ(n, c.td.outstanding);
+	EXPECT_GE(c.td.waited_ns, 500000000ULL);
 	ksft_print_msg("teardown waited %.1f ms in all, returned %.1f ms after the unpin\n",
-		       td.waited_ns / 1e6, (done - unpinned) / 1e6);
+		       c.td.waited_ns / 1e6, (c.done_ns - unpinned) / 1e6);
 
 	ASSERT_EQ(0, rpg_status(self->fd, &st));
 	EXPECT_EQ(RUST_PGMAP_STATE_DEAD, st.state);

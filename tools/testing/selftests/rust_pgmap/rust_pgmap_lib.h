@@ -122,10 +122,25 @@ static inline uint64_t rpg_now_ns(void)
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-/* A byte of the test pattern: differs per page, offset and seed. */
+/*
+ * Mixed into every pattern, and different in every run: the region keeps its bytes across the
+ * programs of a boot, so a pattern that was the same in each could be read back from what an
+ * earlier program left. Set before main(), so that forked children share it.
+ */
+static uint32_t rpg_run_salt;
+
+__attribute__((constructor)) static void rpg_run_salt_init(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	rpg_run_salt = (uint32_t)(ts.tv_nsec ^ ts.tv_sec << 20 ^ (uint32_t)getpid() << 8) | 1;
+}
+
+/* A byte of the test pattern: differs per page, offset, seed and run. */
 static inline uint8_t rpg_pattern(uint64_t page, uint64_t off, uint32_t seed)
 {
-	return (uint8_t)(page * 131 + off * 7 + seed);
+	return (uint8_t)((page * 131 + off * 7 + seed) ^ rpg_run_salt >> (off % 4 * 8));
 }
 
 static inline void rpg_fill(uint8_t *p, uint64_t first_page, uint64_t npages, uint32_t seed)
@@ -228,15 +243,6 @@ static inline int rpg_wait_outstanding(int fd, uint64_t want, int timeout_ms)
 		usleep(10000);
 	}
 	return -1;
-}
-
-/*
- * A seed for the test pattern that differs from run to run: the region keeps its bytes across
- * the programs of a boot, so a fixed seed could find what an earlier program left.
- */
-static inline uint32_t rpg_run_seed(void)
-{
-	return (uint32_t)(rpg_now_ns() ^ ((uint64_t)getpid() << 16));
 }
 
 /* Loads the module that the environment variable env names; 0 or -errno from finit_module(). */

@@ -61,37 +61,62 @@ struct module_frees {
 	int all, in_hardirq;
 };
 
+/*
+ * Where an interrupt entered: the unwinder goes on into the context that the interrupt
+ * stopped, whose frames are not the freeing code's.
+ */
+static inline bool trace_irq_entry(const char *frame)
+{
+	return strstr(frame, "asm_sysvec_") || strstr(frame, "asm_common_interrupt") ||
+	       strstr(frame, "asm_exc_");
+}
+
+/* Counts the event whose stack was just read; prints a hard-IRQ one that ran through us. */
+static inline void count_module_free(struct module_frees *n, bool ours, bool hardirq,
+				     const char *event, const char *stack)
+{
+	if (!ours)
+		return;
+	n->all++;
+	if (hardirq) {
+		n->in_hardirq++;
+		ksft_print_msg("freed in hard IRQ: %s", event);
+		ksft_print_msg("%s", stack);
+	}
+}
+
 static inline struct module_frees count_module_frees(FILE *trace)
 {
 	struct module_frees n = { 0 };
-	bool in_event = false, hardirq = false, ours = false;
-	char line[512], flags[8];
+	bool in_event = false, hardirq = false, ours = false, entered = false;
+	char line[512], event[512] = "", stack[4096] = "", flags[8];
 
 	while (fgets(line, sizeof(line), trace)) {
 		char *cpu = strstr(line, "] ");
 
 		if (!strncmp(line, " => ", 4)) {
-			ours |= in_event && strstr(line, "[rust_pgmap]");
+			if (!in_event || entered)
+				continue;
+			entered = trace_irq_entry(line);
+			ours |= !entered && strstr(line, "[rust_pgmap]");
+			if (strlen(stack) + strlen(line) < sizeof(stack))
+				strcat(stack, line);
 			continue;
 		}
 		if (!strstr(line, ": kfree:") && !strstr(line, ": kmem_cache_free:"))
 			continue;
-		if (ours) {
-			n.all++;
-			n.in_hardirq += hardirq;
-		}
+		count_module_free(&n, ours, hardirq, event, stack);
 		/* "d.h1." and the like: h (or H, with an NMI) marks hard interrupt context. */
 		flags[0] = 0;
 		if (cpu)
 			sscanf(cpu + 2, "%7s", flags);
 		in_event = true;
 		hardirq = strlen(flags) > 2 && (flags[2] == 'h' || flags[2] == 'H');
-		ours = false;
+		ours = entered = false;
+		snprintf(event, sizeof(event), "%s", line);
+		stack[0] = 0;
 	}
-	if (ours) {
-		n.all++;
-		n.in_hardirq += hardirq;
-	}
+	count_module_free(&n, ours, hardirq, event, stack);
 	return n;
 }
 

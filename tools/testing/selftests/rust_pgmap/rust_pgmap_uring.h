@@ -3,6 +3,7 @@
 #ifndef RUST_PGMAP_URING_H
 #define RUST_PGMAP_URING_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -106,6 +107,15 @@ static inline int uring_unregister_buffers(struct uring *u)
 {
 	return syscall(__NR_io_uring_register, u->fd, IORING_UNREGISTER_BUFFERS, NULL, 0) ? -errno
 										      : 0;
+}
+
+/* Whether a completion is waiting to be reaped. */
+static inline bool uring_completed(struct uring *u)
+{
+	unsigned int *head = (unsigned int *)(u->cq + u->p.cq_off.head);
+	unsigned int *tail = (unsigned int *)(u->cq + u->p.cq_off.tail);
+
+	return *head != __atomic_load_n(tail, __ATOMIC_ACQUIRE);
 }
 
 /* Waits for one completion and returns its result in *res. */

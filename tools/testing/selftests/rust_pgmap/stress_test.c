@@ -19,6 +19,8 @@
 #define ST_WORKERS 3
 #define ST_DEFAULT_CYCLES 50
 #define ST_DEFAULT_SECS 60
+/* Fewer cycles than this prove nothing, time bound or not. */
+#define ST_MIN_CYCLES 20
 /* The teardown thread's pattern pages. */
 #define ST_DATA_FIRST 60000
 #define ST_DATA_PAGES 16
@@ -317,7 +319,7 @@ TEST_F_TIMEOUT(stress, stress_teardown_attach_vs_workers, 240)
 	uint64_t secs = rpg_env_ulong("RUST_PGMAP_STRESS_SECS", ST_DEFAULT_SECS);
 	struct sigaction sa = { .sa_handler = st_on_fault }, old_bus, old_segv;
 	unsigned long cycles = 0, violations = 0, ops[S_NR] = { 0 }, ok[S_NR] = { 0 };
-	unsigned long sigbus = 0, pin_efault = 0, held_pins = 0;
+	unsigned long sigbus = 0, pin_efault = 0, held_pins = 0, killed_busy = 0;
 	uint64_t start, deadline, lost = 0, waited_ns = 0, max_out = 0;
 	struct st_worker workers[ST_WORKERS];
 	struct st_ctl ctl = { 0 };
@@ -386,6 +388,7 @@ TEST_F_TIMEOUT(stress, stress_teardown_attach_vs_workers, 240)
 		waited_ns += td.waited_ns;
 		if (td.outstanding > max_out)
 			max_out = td.outstanding;
+		killed_busy += td.outstanding > 0;
 		ret = rpg_attach(self->fd);
 		if (ret) {
 			TH_LOG("cycle %lu: ATTACH: %s", cycles, strerror(-ret));
@@ -446,6 +449,11 @@ TEST_F_TIMEOUT(stress, stress_teardown_attach_vs_workers, 240)
 	EXPECT_EQ(0, violations);
 	EXPECT_EQ(0, lost) TH_LOG("bytes lost across teardown and attach");
 	EXPECT_TRUE(cycles >= want || timed_out) TH_LOG("%lu of %lu cycles", cycles, want);
+	EXPECT_LE(ST_MIN_CYCLES < want ? ST_MIN_CYCLES : want, cycles)
+		TH_LOG("only %lu cycles: too few to prove anything", cycles);
+	/* Teardowns met the workers' folios, and waited for them. */
+	EXPECT_LT(0, killed_busy) TH_LOG("no teardown found a folio in use");
+	EXPECT_LT(0, waited_ns) TH_LOG("no teardown waited");
 	/* The workers did get to run against a live pgmap. */
 	EXPECT_LT(0, ok[S_PIN]);
 	EXPECT_LT(0, ok[S_TOUCH]);
