@@ -9,6 +9,16 @@
 use crate::{compat::page::Page, ffi};
 use kernel::{alloc::KVVec, bindings, page::PAGE_SIZE, prelude::*, types::AsBytes};
 
+/// Checks `nr` pages from `addr` as gup takes them: a non-empty, page-aligned range that does
+/// not wrap, of a page count that fits gup's `int`, which it returns; `EINVAL` otherwise.
+fn gup_range(addr: usize, nr: usize) -> Result<i32> {
+    let len = nr.checked_mul(PAGE_SIZE).ok_or(EINVAL)?;
+    if nr == 0 || addr % PAGE_SIZE != 0 || addr.checked_add(len).is_none() {
+        return Err(EINVAL);
+    }
+    i32::try_from(nr).map_err(|_| EINVAL)
+}
+
 /// How to pin.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PinFlags {
@@ -55,11 +65,7 @@ impl PinnedPages {
     /// `EINVAL` for a zero, unaligned or wrapping range; the errors of gup otherwise, with a
     /// partial pin reported as `EFAULT`.
     pub fn pin_current(addr: usize, nr: usize, flags: PinFlags) -> Result<Self> {
-        let len = nr.checked_mul(PAGE_SIZE).ok_or(EINVAL)?;
-        if nr == 0 || addr % PAGE_SIZE != 0 || addr.checked_add(len).is_none() {
-            return Err(EINVAL);
-        }
-        let nr_pages = i32::try_from(nr).map_err(|_| EINVAL)?;
+        let nr_pages = gup_range(addr, nr)?;
         let mut pages = KVVec::with_capacity(nr, GFP_KERNEL)?;
         // SAFETY: `pages` has room for `nr` pointers, which `pin_user_pages_fast()` fills from
         // the start; it reports how many.
@@ -120,11 +126,7 @@ impl Drop for PinnedPages {
 /// cannot vouch for, where `get_user_pages_fast()` would go on in the slow path. The pages are
 /// put back at once.
 pub fn gup_fast_only_count(addr: usize, nr: usize) -> Result<usize> {
-    let len = nr.checked_mul(PAGE_SIZE).ok_or(EINVAL)?;
-    if nr == 0 || addr % PAGE_SIZE != 0 || addr.checked_add(len).is_none() {
-        return Err(EINVAL);
-    }
-    let nr_pages = i32::try_from(nr).map_err(|_| EINVAL)?;
+    let nr_pages = gup_range(addr, nr)?;
     let mut pages = KVVec::<*mut bindings::page>::with_capacity(nr, GFP_KERNEL)?;
     // SAFETY: `pages` has room for `nr` pointers, which gup fills from the start; it reports
     // how many.
