@@ -10,7 +10,7 @@
 //! `key=value` pairs. This is what `make compare` uses to weigh the two refmodes.
 
 use crate::{
-    compat::debugfs::{DebugfsShow, SeqWriter},
+    compat::debugfs::{two_words, DebugfsShow, SeqWriter},
     device::PgmapDevice,
     ffi,
 };
@@ -31,8 +31,9 @@ struct BenchResult {
     get_put_ns: i64,
 }
 
-/// The benchmark's debugfs file. Runs are serialised by the debugfs file's own users; the last
-/// result is kept in atomics, and a read during a run may mix two runs' fields.
+/// The benchmark's debugfs file. Nothing serialises runs: a second run while one is going
+/// requests the same pages and fails with `EBUSY`. The last result is kept in atomics, so a
+/// read while a run stores its result may mix two runs' fields.
 pub struct RequestBench {
     device: Arc<PgmapDevice>,
     /// `nr`, `cycles`, `request_release_ns`, `get_put_ns` of the last run; `cycles` is 0 before
@@ -120,11 +121,7 @@ impl DebugfsShow for RequestBench {
     }
 
     fn store(&self, input: &[u8]) -> Result {
-        let text = core::str::from_utf8(input).map_err(|_| EINVAL)?;
-        let mut words = text.split_whitespace();
-        let (Some(nr), Some(cycles), None) = (words.next(), words.next(), words.next()) else {
-            return Err(EINVAL);
-        };
+        let (nr, cycles) = two_words(input)?;
         let nr: usize = nr.parse().map_err(|_| EINVAL)?;
         let cycles: u64 = cycles.parse().map_err(|_| EINVAL)?;
         if nr == 0 || cycles == 0 || cycles > MAX_CYCLES {

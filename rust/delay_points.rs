@@ -8,7 +8,7 @@
 //! path is sleeping there. Nothing sleeps unless a test asked.
 
 use crate::compat::{
-    debugfs::{DebugfsShow, SeqWriter},
+    debugfs::{two_words, DebugfsShow, SeqWriter},
     delay::msleep,
 };
 use core::{
@@ -74,11 +74,7 @@ impl DebugfsShow for DelayPoints {
     }
 
     fn store(&self, input: &[u8]) -> Result {
-        let text = core::str::from_utf8(input).map_err(|_| EINVAL)?;
-        let mut words = text.split_whitespace();
-        let (Some(name), Some(ms), None) = (words.next(), words.next(), words.next()) else {
-            return Err(EINVAL);
-        };
+        let (name, ms) = two_words(input)?;
         let ms: u32 = ms.parse().map_err(|_| EINVAL)?;
         let point = DelayPoint::ALL
             .into_iter()

@@ -27,6 +27,16 @@ pub trait DebugfsShow: Send + Sync {
     }
 }
 
+/// The two words of a command such as `"16 1000\n"`; `EINVAL` for anything else.
+pub fn two_words(input: &[u8]) -> Result<(&str, &str)> {
+    let text = core::str::from_utf8(input).map_err(|_| EINVAL)?;
+    let mut words = text.split_whitespace();
+    match (words.next(), words.next(), words.next()) {
+        (Some(first), Some(second), None) => Ok((first, second)),
+        _ => Err(EINVAL),
+    }
+}
+
 /// The text of a `seq_file` being shown.
 ///
 /// # Invariants
