@@ -132,32 +132,29 @@ class Verdict:
         self.passed += 1
         print(f"ok - {what}")
 
-    def skip_allowed(self, program, test):
-        return self.allowed.get((program, test)) or self.allowed.get((program, None))
+    def count_skip(self, where, program, test, reason):
+        """A SKIP of a program (test None) or of one of its tests: allowed, or a failure."""
+        why = self.allowed.get((program, test)) or self.allowed.get((program, None))
+        what = f"{program} {test}" if test else program
+        if why:
+            self.skipped += 1
+            print(f"# allowed skip: {what}: {why}")
+        else:
+            self.fail(f"{where}: {what} skipped ({reason or 'no reason'})")
 
     def count_program(self, where, prog, expected):
         """Counts one program's results; with `expected`, holds it to its plan too."""
         failed_before = self.failed
         for ok, name, skip, reason in prog.results:
             if skip:
-                why = self.skip_allowed(prog.name, name)
-                if why:
-                    self.skipped += 1
-                    print(f"# allowed skip: {prog.name} {name}: {why}")
-                else:
-                    self.fail(f"{where}: {prog.name}: {name} skipped ({reason or 'no reason'})")
+                self.count_skip(where, prog.name, name, reason)
             elif ok:
                 self.passed += 1
             else:
                 self.failed += 1
                 self.failures.append(f"{where}: {prog.name}: {name}")
         if prog.skip:
-            why = self.skip_allowed(prog.name, None)
-            if why:
-                self.skipped += 1
-                print(f"# allowed skip: {prog.name}: {why}")
-            else:
-                self.fail(f"{where}: {prog.name} skipped ({prog.reason or 'no reason'})")
+            self.count_skip(where, prog.name, None, prog.reason)
             return
         if expected:
             if prog.plan is None:

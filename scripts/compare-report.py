@@ -8,6 +8,7 @@ compare/*.c) and the console of each device-dax negative-control boot, and write
 if a result is missing or the benchmark boot's dmesg has a splat: then the comparison did not run.
 """
 
+import importlib.util
 import re
 import statistics
 import sys
@@ -25,8 +26,18 @@ TARGET_NAMES = {
     "devdax-2M": "device-dax 2M",
     "rust_pgmap": "rust_pgmap",
 }
-# The splats that make check rejects (scripts/check-results.py).
-SPLAT = re.compile(r"BUG:|WARNING:|KASAN|kmemleak|Oops|general protection|Call Trace|blocked for more than")
+
+def _check_results():
+    """scripts/check-results.py, whose name is not a module's."""
+    spec = importlib.util.spec_from_file_location(
+        "check_results", Path(__file__).with_name("check-results.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The splats that make check rejects.
+SPLAT = _check_results().SPLAT
 
 
 def fail(msg):
@@ -54,10 +65,19 @@ class Metric:
     """One performance row: how to get a sample from a record, and which way is better."""
 
     def __init__(self, name, bench, unit, value, higher_is_better, target=None,
-                 where=lambda r: True):
+                 where=lambda r: True, per_region=False):
         self.name, self.bench, self.unit = name, bench, unit
         self.value, self.higher_is_better, self.target = value, higher_is_better, target
-        self.where = where
+        self.where, self.per_region = where, per_region
+
+    def summary(self, recs, **match):
+        """Median, min, max and count of the records whose fields match, or None."""
+        samples = [self.value(r) for r in recs
+                   if r.get("bench") == self.bench and self.where(r)
+                   and all(r.get(k) == v for k, v in match.items())]
+        if not samples:
+            return None
+        return statistics.median(samples), min(samples), max(samples), len(samples)
 
 
 METRICS = [
@@ -80,59 +100,46 @@ METRICS = [
 ]
 
 
-# The refmode rows: name, bench, unit, value, which records, and whether per region size.
-REFMODE_ROWS = [
-    ("request + release, 1 folio", "request_release", "ns/folio",
-     lambda r: float(r["request_release_ns_per_folio"]), lambda r: r["nr"] == "1", False),
-    ("bare folio_get + folio_put, 1 folio", "request_release", "ns/folio",
-     lambda r: float(r["get_put_ns_per_folio"]), lambda r: r["nr"] == "1", False),
-    ("request + release, 512 folios", "request_release", "ns/folio",
-     lambda r: float(r["request_release_ns_per_folio"]), lambda r: r["nr"] == "512", False),
-    ("bare folio_get + folio_put, 512 folios", "request_release", "ns/folio",
-     lambda r: float(r["get_put_ns_per_folio"]), lambda r: r["nr"] == "512", False),
-    ("fault-in, 64 MiB", "faultin", "pages/s",
-     lambda r: int(r["pages"]) / (int(r["faultin_ns"]) / 1e9), lambda r: True, False),
-    ("PIN_FAST_BENCHMARK, 64 MiB", "pin_fast", "ms",
-     lambda r: int(r["get_us"]) / 1e3, lambda r: True, False),
-    ("GUP_FAST_BENCHMARK, 64 MiB", "gup_fast", "ms",
-     lambda r: int(r["get_us"]) / 1e3, lambda r: True, False),
-    ("teardown, idle", "teardown", "ms",
-     lambda r: int(r["teardown_ns"]) / 1e6, lambda r: r["mapped"] == "0", True),
-    ("teardown, every page mapped once", "teardown", "ms",
-     lambda r: int(r["teardown_ns"]) / 1e6, lambda r: r["mapped"] != "0", True),
-    ("teardown with 16 pages pinned: last unpin to memunmap_pages() returned",
-     "teardown_pinned", "ms", lambda r: int(r["drain_after_unpin_ns"]) / 1e6,
-     lambda r: True, True),
+# The refmode rows; per_region: one row for each region size.
+REFMODE_METRICS = [
+    Metric("request + release, 1 folio", "request_release", "ns/folio",
+           lambda r: float(r["request_release_ns_per_folio"]), False,
+           where=lambda r: r["nr"] == "1"),
+    Metric("bare folio_get + folio_put, 1 folio", "request_release", "ns/folio",
+           lambda r: float(r["get_put_ns_per_folio"]), False, where=lambda r: r["nr"] == "1"),
+    Metric("request + release, 512 folios", "request_release", "ns/folio",
+           lambda r: float(r["request_release_ns_per_folio"]), False,
+           where=lambda r: r["nr"] == "512"),
+    Metric("bare folio_get + folio_put, 512 folios", "request_release", "ns/folio",
+           lambda r: float(r["get_put_ns_per_folio"]), False, where=lambda r: r["nr"] == "512"),
+    Metric("fault-in, 64 MiB", "faultin", "pages/s",
+           lambda r: int(r["pages"]) / (int(r["faultin_ns"]) / 1e9), True),
+    Metric("PIN_FAST_BENCHMARK, 64 MiB", "pin_fast", "ms", lambda r: int(r["get_us"]) / 1e3, False),
+    Metric("GUP_FAST_BENCHMARK, 64 MiB", "gup_fast", "ms", lambda r: int(r["get_us"]) / 1e3, False),
+    Metric("teardown, idle", "teardown", "ms", lambda r: int(r["teardown_ns"]) / 1e6, False,
+           where=lambda r: r["mapped"] == "0", per_region=True),
+    Metric("teardown, every page mapped once", "teardown", "ms",
+           lambda r: int(r["teardown_ns"]) / 1e6, False, where=lambda r: r["mapped"] != "0",
+           per_region=True),
+    Metric("teardown with 16 pages pinned: last unpin to memunmap_pages() returned",
+           "teardown_pinned", "ms", lambda r: int(r["drain_after_unpin_ns"]) / 1e6, False,
+           per_region=True),
 ]
 
 
 def refmode_table(recs):
     rows = ["| metric | region | unit | refmode=folio | refmode=scan | scan ÷ folio |",
             "|---|---|---|---|---|---|"]
-    regions = sorted({int(r["region_mib"]) for r in recs if "region_mib" in r})
-    for name, bench, unit, value, where, per_region in REFMODE_ROWS:
-        for mib in regions if per_region else regions[:1]:
-            cells = {}
-            for mode in ("folio", "scan"):
-                samples = [value(r) for r in recs
-                           if r.get("bench") == bench and r.get("mode") == mode
-                           and int(r.get("region_mib", -1)) == mib and where(r)]
-                cells[mode] = (statistics.median(samples), min(samples), max(samples),
-                               len(samples)) if samples else None
+    regions = sorted({r["region_mib"] for r in recs if "region_mib" in r}, key=int)
+    for metric in REFMODE_METRICS:
+        for mib in regions if metric.per_region else regions[:1]:
+            cells = {mode: metric.summary(recs, mode=mode, region_mib=mib)
+                     for mode in ("folio", "scan")}
             ratio = (cells["scan"][0] / cells["folio"][0]
                      if cells["scan"] and cells["folio"] and cells["folio"][0] else None)
-            rows.append(f"| {name} | {mib} MiB | {unit} | {cell(cells['folio'])} | "
+            rows.append(f"| {metric.name} | {mib} MiB | {metric.unit} | {cell(cells['folio'])} | "
                         f"{cell(cells['scan'])} | {fmt(ratio)} |")
     return rows
-
-
-def summarize(perf, metric, target):
-    samples = [metric.value(r) for r in perf
-               if r.get("bench") == metric.bench and r.get("target") == target
-               and metric.where(r)]
-    if not samples:
-        return None
-    return statistics.median(samples), min(samples), max(samples), len(samples)
 
 
 def speed_ratio(metric, ours, theirs):
@@ -178,7 +185,7 @@ def performance(perf):
     rows.append(header)
     rows.append("|" + "---|" * (len(TARGETS) + 5))
     for metric in METRICS:
-        s = {t: summarize(perf, metric, t) for t in TARGETS}
+        s = {t: metric.summary(perf, target=t) for t in TARGETS}
         vs_dax = speed_ratio(metric, s["rust_pgmap"], s["devdax-4K"])
         vs_anon = speed_ratio(metric, s["rust_pgmap"], s["anon"])
         ratios.append((metric.name, vs_dax, vs_anon, metric))
@@ -345,10 +352,10 @@ def main():
     report += [
         "## refmode: a pgmap reference per folio, or a sweep at removal",
         "",
-        "The same rust_pgmap, loaded with `refmode=folio` (`MEMORY_DEVICE_COHERENT`, a pgmap "
-        "reference per requested folio, the drain woken by `page_free`) and `refmode=scan` "
-        "(`MEMORY_DEVICE_GENERIC`, pages idle at refcount 1, no per-folio reference, the "
-        "teardown sweeps the pages and polls each busy one, sleeping 1 ms doubling to 16 ms), "
+        "The same rust_pgmap, loaded with `refmode=folio` (a pgmap reference per requested "
+        "folio, the drain woken by `page_free`) and `refmode=scan` (no per-folio reference, "
+        "the teardown sweeps the pages and polls each busy one, sleeping 1 ms doubling to "
+        "16 ms); both `MEMORY_DEVICE_GENERIC`, pages idle at refcount 1, "
         "alternating run by run in one boot. Request + release is timed inside the kernel "
         "(`/sys/kernel/debug/rust_pgmap_bench/request_release`, at least 1,000,000 folios per "
         "run), next to a bare `folio_get()`/`folio_put()` pair on the same held pages.",
