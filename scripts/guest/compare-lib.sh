@@ -9,6 +9,11 @@ quiet_console() {
 	dmesg -n 1
 }
 
+# The pages of the region that rust_pgmap claimed.
+rust_pgmap_pages() {
+	awk '$1 == "nr_pages" { print $2 }' /sys/class/misc/rust_pgmap/status
+}
+
 # Sets DAX_REGION and RUST_PGMAP_REGION: the nd regions of the first and second memmap= range,
 # in address order, which is also the order of rust_pgmap's region= parameter (RUST_PGMAP_INDEX).
 # With COMPARE_SWAP_REGIONS=1 the two swap places, to show that placement does not decide.

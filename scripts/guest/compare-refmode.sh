@@ -21,7 +21,7 @@ tag() {
 one_run() {
 	local mode=$1 mib
 	insmod "$MODULE" refmode="$mode" region=0
-	mib=$(($(awk '$1 == "nr_pages" { print $2 }' /sys/class/misc/rust_pgmap/status) / 256))
+	mib=$(($(rust_pgmap_pages) / 256))
 	{
 		for nr in 1 512; do
 			echo "$nr 1000000" >"$bench"
@@ -36,7 +36,7 @@ one_run() {
 	} | tag "$mode" "$mib"
 	rmmod rust_pgmap
 	insmod "$MODULE" refmode="$mode" region=1
-	mib=$(($(awk '$1 == "nr_pages" { print $2 }' /sys/class/misc/rust_pgmap/status) / 256))
+	mib=$(($(rust_pgmap_pages) / 256))
 	{
 		"$BIN/pgmap_bench" teardown rust_pgmap 1 0
 		"$BIN/pgmap_bench" teardown rust_pgmap 1

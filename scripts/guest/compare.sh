@@ -18,8 +18,7 @@ ndctl disable-region "$RUST_PGMAP_REGION" >/dev/null
 insmod "$MODULE" region="$RUST_PGMAP_INDEX"
 dax=$(devdax_create 4K)
 echo "info devdax=$dax devdax_region=$DAX_REGION rust_pgmap_region=$RUST_PGMAP_REGION" \
-	"rust_pgmap_bytes=$(($(awk '$1 == "nr_pages" { print $2 }' \
-		/sys/class/misc/rust_pgmap/status) * 4096))" \
+	"rust_pgmap_bytes=$(($(rust_pgmap_pages) * 4096))" \
 	"devdax_bytes=$(cat /sys/bus/dax/devices/"$dax"/size)" \
 	"rust_pgmap_range=$(grep -m1 rust_pgmap /proc/iomem | tr -d ' ' | cut -d: -f1)" >>"$OUT/info.txt"
 cat "$OUT/info.txt"
