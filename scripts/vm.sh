@@ -34,24 +34,22 @@ out=$ROOT/build/$flavor/guest-$tag
 rm -rf "$out"
 mkdir -p "$out"
 
-cat >"$out/env.sh" <<ENV
-ROOT='$ROOT'
-KSRC='$(kernel_src_dir)'
-FLAVOR='$flavor'
-MODULE='$ROOT/build/$flavor/module/rust_pgmap.ko'
-CONSUMER_MODULE='$ROOT/build/$flavor/module/samples/kernel/rust_pgmap_consumer.ko'
-CONSUMER_RS_MODULE='$ROOT/build/$flavor/module/samples/kernel/rust_pgmap_consumer_rs.ko'
-TEST_HOLDER_MODULE='$ROOT/build/$flavor/module/tools/testing/selftests/rust_pgmap/test_modules/rust_pgmap_test_holder.ko'
-KSELFTEST='$ROOT/build/kselftest'
-SAMPLES='$ROOT/build/samples'
-COMPARE_BIN='$ROOT/build/compare/bin'
-MEMMAP='$memmap'
-ADHOC='${ADHOC:-}'
-CASE='$case'
-RUST_PGMAP_REFMODE='${RUST_PGMAP_REFMODE:-}'
-COMPARE_RUNS='${COMPARE_RUNS:-}'
-COMPARE_SWAP_REGIONS='${COMPARE_SWAP_REGIONS:-}'
-ENV
+# The guest's environment, as export lines that any value survives (quotes, spaces).
+guest_env() {
+	local mod=$ROOT/build/$flavor/module var
+	local KSRC FLAVOR=$flavor MODULE=$mod/rust_pgmap.ko KSELFTEST=$ROOT/build/kselftest
+	local CONSUMER_MODULE=$mod/samples/kernel/rust_pgmap_consumer.ko
+	local CONSUMER_RS_MODULE=$mod/samples/kernel/rust_pgmap_consumer_rs.ko
+	local TEST_HOLDER_MODULE=$mod/tools/testing/selftests/rust_pgmap/test_modules/rust_pgmap_test_holder.ko
+	local SAMPLES=$ROOT/build/samples COMPARE_BIN=$ROOT/build/compare/bin MEMMAP=$memmap CASE=$case
+	KSRC=$(kernel_src_dir)
+	for var in ROOT KSRC FLAVOR MODULE CONSUMER_MODULE CONSUMER_RS_MODULE TEST_HOLDER_MODULE \
+		KSELFTEST SAMPLES COMPARE_BIN MEMMAP ADHOC CASE RUST_PGMAP_REFMODE COMPARE_RUNS \
+		COMPARE_SWAP_REGIONS; do
+		printf 'export %s=%q\n' "$var" "${!var:-}"
+	done
+}
+guest_env >"$out/env.sh"
 
 # null_blk with a timer completion 1 s after submission: I/O is still in flight when a
 # teardown starts, and the unpin comes from interrupt context.

@@ -4,7 +4,7 @@
 out=$1
 mode=$2
 . "$out/env.sh"
-export ROOT KSRC FLAVOR MODULE CONSUMER_MODULE CONSUMER_RS_MODULE TEST_HOLDER_MODULE KSELFTEST SAMPLES COMPARE_BIN MEMMAP ADHOC CASE RUST_PGMAP_REFMODE COMPARE_RUNS COMPARE_SWAP_REGIONS OUT="$out"
+export OUT="$out"
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 
 "$ROOT/scripts/guest/$mode.sh" 2>&1 | tee "$out/$mode.log"
