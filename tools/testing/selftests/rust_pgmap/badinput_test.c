@@ -10,13 +10,6 @@
 #include "kselftest_harness.h"
 #include "rust_pgmap_fixture.h"
 
-#ifndef MAP_SHARED_VALIDATE
-#define MAP_SHARED_VALIDATE 0x03
-#endif
-#ifndef MAP_SYNC
-#define MAP_SYNC 0x80000
-#endif
-
 /* Above every user address space, so access_ok() refuses it, and far from wrapping. */
 #define KERNEL_ADDR ((void *)(uintptr_t)0xffff800000000000ULL)
 

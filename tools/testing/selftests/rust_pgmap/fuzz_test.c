@@ -21,13 +21,6 @@
 #include "kselftest_harness.h"
 #include "rust_pgmap_fixture.h"
 
-#ifndef MAP_SHARED_VALIDATE
-#define MAP_SHARED_VALIDATE 0x03
-#endif
-#ifndef MAP_SYNC
-#define MAP_SYNC 0x80000
-#endif
-
 #define FZ_DEFAULT_OPS 10000
 #define FZ_DEFAULT_SECS 55
 

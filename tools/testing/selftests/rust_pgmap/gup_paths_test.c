@@ -39,11 +39,43 @@
 /* null_blk.completion_nsec: the timer completes an I/O no sooner after its submission. */
 #define NULLB_COMPLETION_NS (1000 * MS)
 
-RPG_FIXTURE(gup_paths)
+FIXTURE(gup_paths)
+{
+	int fd;
+	struct rust_pgmap_status st; /* at setup */
+	int gfd;		     /* gup_test */
+};
 
 FIXTURE_SETUP(gup_paths)
 {
+	self->gfd = -1;
 	RPG_FIXTURE_OPEN();
+	self->gfd = open(GUP_TEST_PATH, O_RDWR);
+	ASSERT_LE(0, self->gfd) TH_LOG(GUP_TEST_PATH ": %s", strerror(errno));
+}
+
+FIXTURE_TEARDOWN(gup_paths)
+{
+	if (self->gfd >= 0)
+		close(self->gfd);
+	if (self->fd >= 0) {
+		EXPECT_EQ(0, rpg_make_live(self->fd));
+		close(self->fd);
+	}
+}
+
+/* Maps n region pages from first and fills them with the pattern of seed. */
+static uint8_t *map_filled(struct __test_metadata *_metadata, int fd, uint64_t first, uint64_t n,
+			   uint32_t seed)
+{
+	uint8_t *a = rpg_map(fd, first, n);
+
+	EXPECT_NE(MAP_FAILED, a) TH_LOG("mmap of %llu pages from %llu: %s",
+					(unsigned long long)n, (unsigned long long)first,
+					strerror(errno));
+	if (a != MAP_FAILED)
+		rpg_fill(a, first, n, seed);
+	return a;
 }
 
 /* Prints when the drain completed relative to the release; it must follow promptly. */
@@ -152,17 +184,13 @@ TEST_F(gup_paths, gup_test_gets_and_pins_whole_range)
 	struct rust_pgmap_status st;
 	uint64_t size = 0;
 	uint8_t *a;
-	int gfd, ret;
+	int ret;
 
-	gfd = open(GUP_TEST_PATH, O_RDWR);
-	if (gfd < 0)
-		SKIP(return, GUP_TEST_PATH ": %s", strerror(errno));
-	a = rpg_map(self->fd, first, n);
+	a = map_filled(_metadata, self->fd, first, n, 11);
 	ASSERT_NE(MAP_FAILED, a);
-	rpg_fill(a, first, n, 11);
 
 	for (unsigned int i = 0; i < ARRAY_SIZE(gup_cmds); i++) {
-		ret = gup_test_run(gfd, &gup_cmds[i], a, n, n, &size);
+		ret = gup_test_run(self->gfd, &gup_cmds[i], a, n, n, &size);
 		EXPECT_EQ(0, ret) TH_LOG("%s: %s", gup_cmds[i].name, strerror(-ret));
 		EXPECT_EQ(n * RPG_PAGE, size) TH_LOG("%s covered %llu of %llu bytes",
 						     gup_cmds[i].name, (unsigned long long)size,
@@ -178,7 +206,6 @@ TEST_F(gup_paths, gup_test_gets_and_pins_whole_range)
 	ASSERT_EQ(0, rpg_status(self->fd, &st));
 	EXPECT_EQ(st.requested, st.freed);
 	EXPECT_EQ(0, st.outstanding);
-	close(gfd);
 }
 
 /*
@@ -198,9 +225,8 @@ TEST_F(gup_paths, gup_fast_takes_mapped_pages_without_slow_path)
 	ASSERT_EQ(0, rpg_gup_fast_probe(self->fd, anon, n, &taken));
 	ASSERT_EQ(n, taken) TH_LOG("the probe fails on anonymous memory: it proves nothing");
 
-	a = rpg_map(self->fd, first, n);
+	a = map_filled(_metadata, self->fd, first, n, 21);
 	ASSERT_NE(MAP_FAILED, a);
-	rpg_fill(a, first, n, 21);
 	ASSERT_EQ(0, rpg_gup_fast_probe(self->fd, a, n, &taken));
 	EXPECT_EQ(n, taken) TH_LOG("gup-fast left device pages to the slow path from page %llu",
 				   (unsigned long long)taken);
@@ -231,9 +257,8 @@ TEST_F(gup_paths, gup_fast_takes_requested_pages_mapped_later)
 	uint8_t *a;
 
 	ASSERT_EQ(0, rpg_request(self->fd, first, n, &h));
-	a = rpg_map(self->fd, first, n);
+	a = map_filled(_metadata, self->fd, first, n, 22);
 	ASSERT_NE(MAP_FAILED, a);
-	rpg_fill(a, first, n, 22);
 	ASSERT_EQ(0, rpg_gup_fast_probe(self->fd, a, n, &taken));
 	EXPECT_EQ(n, taken) TH_LOG("gup-fast left requested pages to the slow path from page %llu",
 				   (unsigned long long)taken);
@@ -258,12 +283,8 @@ TEST_F(gup_paths, gup_test_longterm_pin_holds_teardown)
 	uint8_t *a, *copy = malloc(n * RPG_PAGE);
 	uint64_t dst = (uintptr_t)copy, released;
 	struct td_child c;
-	int gfd;
 
 	ASSERT_NE(NULL, copy);
-	gfd = open(GUP_TEST_PATH, O_RDWR);
-	if (gfd < 0)
-		SKIP(return, GUP_TEST_PATH ": %s", strerror(errno));
 	for (unsigned int i = 0; i < ARRAY_SIZE(lt_flags); i++) {
 		struct pin_longterm_test lt = {
 			.size = n * RPG_PAGE,
@@ -271,28 +292,26 @@ TEST_F(gup_paths, gup_test_longterm_pin_holds_teardown)
 		};
 
 		ASSERT_EQ(0, rpg_make_live(self->fd));
-		a = rpg_map(self->fd, first, n);
+		a = map_filled(_metadata, self->fd, first, n, seed + i);
 		ASSERT_NE(MAP_FAILED, a);
-		rpg_fill(a, first, n, seed + i);
 		lt.addr = (uintptr_t)a;
-		ASSERT_EQ(0, ioctl(gfd, PIN_LONGTERM_TEST_START, &lt))
+		ASSERT_EQ(0, ioctl(self->gfd, PIN_LONGTERM_TEST_START, &lt))
 			TH_LOG("flags %#x: %s", lt_flags[i], strerror(errno));
 		ASSERT_EQ(0, td_start(&c));
 		ASSERT_EQ(0, rpg_wait_state(self->fd, RUST_PGMAP_STATE_DYING, 5000));
 		usleep(HOLD_US);
 		EXPECT_TRUE(td_running(&c)) TH_LOG("the teardown did not wait for the longterm pin");
 		/* The pinned pages still hold the data, through the zap. */
-		ASSERT_EQ(0, ioctl(gfd, PIN_LONGTERM_TEST_READ, &dst));
+		ASSERT_EQ(0, ioctl(self->gfd, PIN_LONGTERM_TEST_READ, &dst));
 		EXPECT_EQ(0, rpg_verify(copy, first, n, seed + i));
 		released = rpg_now_ns();
-		ASSERT_EQ(0, ioctl(gfd, PIN_LONGTERM_TEST_STOP));
+		ASSERT_EQ(0, ioctl(self->gfd, PIN_LONGTERM_TEST_STOP));
 		ASSERT_EQ(0, td_finish(&c, TD_TIMEOUT_MS));
 		expect_prompt(_metadata, "longterm pin", &c, released);
 		expect_drained(_metadata, self->fd);
 		munmap(a, n * RPG_PAGE);
 		EXPECT_EQ(0, verify_after_attach(_metadata, self->fd, first, n, seed + i));
 	}
-	close(gfd);
 	free(copy);
 }
 
@@ -303,14 +322,10 @@ TEST_F(gup_paths, gup_test_fails_after_kill_drain_waits_for_holder)
 	struct td_child c;
 	uint64_t h = 0, size, released;
 	uint8_t *a;
-	int gfd, ret;
+	int ret;
 
-	gfd = open(GUP_TEST_PATH, O_RDWR);
-	if (gfd < 0)
-		SKIP(return, GUP_TEST_PATH ": %s", strerror(errno));
-	a = rpg_map(self->fd, first, n);
+	a = map_filled(_metadata, self->fd, first, n, 13);
 	ASSERT_NE(MAP_FAILED, a);
-	rpg_fill(a, first, n, 13);
 	/* gup_test drops its references inside the ioctl, so a request keeps the pgmap dying. */
 	ASSERT_EQ(0, rpg_request(self->fd, holder_page, 1, &h));
 
@@ -323,7 +338,7 @@ TEST_F(gup_paths, gup_test_fails_after_kill_drain_waits_for_holder)
 
 	for (unsigned int i = 0; i < ARRAY_SIZE(gup_cmds); i++) {
 		size = 0;
-		ret = gup_test_run(gfd, &gup_cmds[i], a, n, 1, &size);
+		ret = gup_test_run(self->gfd, &gup_cmds[i], a, n, 1, &size);
 		EXPECT_TRUE(ret < 0 || size == 0)
 			TH_LOG("%s after the kill got %llu bytes", gup_cmds[i].name,
 			       (unsigned long long)size);
@@ -342,7 +357,6 @@ TEST_F(gup_paths, gup_test_fails_after_kill_drain_waits_for_holder)
 	EXPECT_EQ(n + 1, c.td.outstanding);
 	expect_drained(_metadata, self->fd);
 	munmap(a, n * RPG_PAGE);
-	close(gfd);
 
 	EXPECT_EQ(0, verify_after_attach(_metadata, self->fd, first, n, 13));
 }
@@ -364,9 +378,8 @@ TEST_F(gup_paths, vmsplice_pipe_holds_teardown_until_read)
 
 	buf = malloc(len);
 	ASSERT_NE(NULL, buf);
-	a = rpg_map(self->fd, first, n);
+	a = map_filled(_metadata, self->fd, first, n, 21);
 	ASSERT_NE(MAP_FAILED, a);
-	rpg_fill(a, first, n, 21);
 	ASSERT_EQ(0, pipe(pp));
 	ASSERT_LE((int)len, fcntl(pp[1], F_SETPIPE_SZ, 2 * len));
 
@@ -513,9 +526,8 @@ TEST_F(gup_paths, o_direct_write_in_flight_holds_teardown)
 	blk = open(NULLB_PATH, O_RDWR | O_DIRECT);
 	if (blk < 0)
 		SKIP(return, NULLB_PATH ": %s", strerror(errno));
-	a = rpg_map(self->fd, first, n);
+	a = map_filled(_metadata, self->fd, first, n, 31);
 	ASSERT_NE(MAP_FAILED, a);
-	rpg_fill(a, first, n, 31);
 	ASSERT_EQ(0, rpg_status(self->fd, &st0));
 
 	job = (struct dio_job){ .fd = blk, .buf = a, .len = len, .off = 0 };
@@ -609,9 +621,8 @@ TEST_F(gup_paths, o_direct_io_uring_write_unpins_from_irq)
 		close(blk);
 		SKIP(return, "io_uring_setup: %s", strerror(-ret));
 	}
-	a = rpg_map(self->fd, first, n);
+	a = map_filled(_metadata, self->fd, first, n, 34);
 	ASSERT_NE(MAP_FAILED, a);
-	rpg_fill(a, first, n, 34);
 	ASSERT_EQ(0, rpg_status(self->fd, &st0));
 
 	submitted = rpg_now_ns();
@@ -638,9 +649,8 @@ TEST_F(gup_paths, o_direct_io_uring_write_unpins_from_irq)
 
 	/* The same data back through an io_uring read into a mapping of the new pgmap. */
 	ASSERT_EQ(0, rpg_make_live(self->fd));
-	a = rpg_map(self->fd, first, n);
+	a = map_filled(_metadata, self->fd, first, n, 35);
 	ASSERT_NE(MAP_FAILED, a);
-	rpg_fill(a, first, n, 35);
 	ASSERT_EQ(0, uring_submit(&u, IORING_OP_READ, blk, a, len, dev_off));
 	ASSERT_EQ(0, uring_wait(&u, &res));
 	EXPECT_EQ((int)len, res) TH_LOG("io_uring read: %s", strerror(-res));
@@ -773,9 +783,8 @@ TEST_F(gup_paths, fork_shares_pages_teardown_zaps_both)
 	uint8_t *a, r = 1, bad;
 	pid_t pid;
 
-	a = rpg_map(self->fd, first, n);
+	a = map_filled(_metadata, self->fd, first, n, 51);
 	ASSERT_NE(MAP_FAILED, a);
-	rpg_fill(a, first, n, 51);
 	ASSERT_EQ(0, pipe(c2p));
 	ASSERT_EQ(0, pipe(p2c));
 	pid = fork();

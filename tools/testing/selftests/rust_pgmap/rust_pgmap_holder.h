@@ -24,17 +24,11 @@ static inline int holder_ctl(const char *fmt, ...)
 {
 	char cmd[64];
 	va_list ap;
-	int fd, ret;
 
 	va_start(ap, fmt);
 	vsnprintf(cmd, sizeof(cmd), fmt, ap);
 	va_end(ap);
-	fd = open(HOLDER_DIR "ctl", O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	ret = write(fd, cmd, strlen(cmd)) < 0 ? -errno : 0;
-	close(fd);
-	return ret;
+	return rpg_write_file(HOLDER_DIR "ctl", cmd);
 }
 
 /* One counter of the holder's stats file, or -1 if it cannot be read. */

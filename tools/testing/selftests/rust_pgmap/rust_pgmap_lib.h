@@ -23,6 +23,14 @@
 
 #include <linux/rust_pgmap.h>
 
+/* The mmap flags that the tests of refused flags use, for C libraries that lack them. */
+#ifndef MAP_SHARED_VALIDATE
+#define MAP_SHARED_VALIDATE 0x03
+#endif
+#ifndef MAP_SYNC
+#define MAP_SYNC 0x80000
+#endif
+
 #define RPG_DEV "/dev/rust_pgmap"
 /* The page size: the device maps whole pages. */
 static inline uint64_t rpg_page_size(void)
@@ -202,23 +210,6 @@ static inline unsigned long rpg_env_ulong(const char *name, unsigned long def)
 	return *end ? def : v;
 }
 
-/*
- * Whether the module runs with refmode=scan: no per-folio pgmap reference, pages idle at
- * refcount 1 (MEMORY_DEVICE_GENERIC), FOLL_LONGTERM allowed, no page_free to count.
- */
-static inline bool rpg_refmode_scan(void)
-{
-	char mode[16] = "";
-	FILE *f = fopen("/sys/module/rust_pgmap/parameters/refmode", "r");
-
-	if (f) {
-		if (!fgets(mode, sizeof(mode), f))
-			mode[0] = 0;
-		fclose(f);
-	}
-	return !strncmp(mode, "scan", 4);
-}
-
 /* Waits up to timeout_ms until the pgmap reaches state; returns 0 when it did. */
 static inline int rpg_wait_state(int fd, uint32_t state, int timeout_ms)
 {
@@ -301,21 +292,27 @@ static inline int rpg_klog_count(size_t mark, const char *needle)
 	return n;
 }
 
+/* Writes text to the file at path, as one write(); 0 or -errno. */
+static inline int rpg_write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC), ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = write(fd, text, strlen(text)) < 0 ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
 #define RPG_DELAY "/sys/kernel/debug/rust_pgmap/delay"
 
 /* Makes the module sleep ms at a delay point (0 turns it off); 0 or -errno. */
 static inline int rpg_delay(const char *point, unsigned int ms)
 {
 	char cmd[64];
-	int fd, ret;
 
 	snprintf(cmd, sizeof(cmd), "%s %u", point, ms);
-	fd = open(RPG_DELAY, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	ret = write(fd, cmd, strlen(cmd)) < 0 ? -errno : 0;
-	close(fd);
-	return ret;
+	return rpg_write_file(RPG_DELAY, cmd);
 }
 
 /* How many times the module passed a delay point, or -1 if it cannot be read. */

@@ -13,15 +13,9 @@
 static inline int tracefs_write(const char *file, const char *text)
 {
 	char path[128];
-	int fd, ret;
 
 	snprintf(path, sizeof(path), TRACEFS "%s", file);
-	fd = open(path, O_WRONLY | O_TRUNC);
-	if (fd < 0)
-		return -errno;
-	ret = write(fd, text, strlen(text)) < 0 ? -errno : 0;
-	close(fd);
-	return ret;
+	return rpg_write_file(path, text);
 }
 
 /*
