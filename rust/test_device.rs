@@ -9,6 +9,7 @@ use crate::{
         miscdevice::{File, MiscDevice, SysfsWriter},
         mm::{flags, FaultResult, VmFault, VmaNew},
         pinned_pages::{gup_fast_only_count, PinFlags, PinnedPages, PinnedUserBuffer},
+        shared_mapping::SharedMapping,
     },
     device::PgmapDevice,
     ffi,
@@ -21,7 +22,7 @@ use kernel::{
     prelude::*,
     rbtree::RBTree,
     sync::{Arc, Mutex},
-    types::AsBytes,
+    types::{AsBytes, ForeignOwnable},
     uaccess::UserSlice,
 };
 
@@ -227,8 +228,7 @@ impl MiscDevice for TestDevice {
     type RegistrationData = Arc<PgmapDevice>;
     type Ptr = Pin<KBox<OpenFile>>;
 
-    fn open(device: &Arc<PgmapDevice>, file: &File) -> Result<Pin<KBox<OpenFile>>> {
-        device.mapping().adopt(file);
+    fn open(device: &Arc<PgmapDevice>, _file: &File) -> Result<Pin<KBox<OpenFile>>> {
         KBox::try_pin_init(
             try_pin_init!(OpenFile {
                 device: device.clone(),
@@ -240,6 +240,12 @@ impl MiscDevice for TestDevice {
             }),
             GFP_KERNEL,
         )
+    }
+
+    fn shared_mapping<'a>(
+        file: <Self::Ptr as ForeignOwnable>::Borrowed<'a>,
+    ) -> Option<&'a SharedMapping> {
+        Some(file.get_ref().device.mapping())
     }
 
     fn ioctl(file: Pin<&OpenFile>, cmd: u32, arg: usize) -> Result<isize> {

@@ -7,13 +7,17 @@
 //! per-file state, `ioctl`, `mmap`, and `compat_ioctl` defaulting to `compat_ptr_ioctl`. No
 //! upstream counterpart: [`MiscDevice::RegistrationData`] and the `open(data, file)` that
 //! receives it (upstream 6.13 passes the registration itself), [`MiscDevice::fault`] (upstream
-//! has no `vm_operations_struct` support), and the `status` sysfs attribute
+//! has no `vm_operations_struct` support), [`MiscDevice::shared_mapping`] (set up here, so that
+//! its rules are kept by the abstraction, not the driver), and the `status` sysfs attribute
 //! ([`MiscDevice::show_status`]).
 //!
 //! C header: [`include/linux/miscdevice.h`](srctree/include/linux/miscdevice.h).
 
 use crate::{
-    compat::mm::{FaultResult, VmFault, VmaNew},
+    compat::{
+        mm::{FaultResult, VmFault, VmaNew},
+        shared_mapping::SharedMapping,
+    },
     ffi,
 };
 use core::{fmt, marker::PhantomData};
@@ -80,6 +84,14 @@ pub trait MiscDevice: Sized {
 
     /// Opens the device.
     fn open(data: &Self::RegistrationData, file: &File) -> Result<Self::Ptr>;
+
+    /// The `address_space` that the mappings of an open file go through instead of the device
+    /// node's own, asked once when the file is opened; `None` keeps the node's.
+    fn shared_mapping<'a>(
+        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'a>,
+    ) -> Option<&'a SharedMapping> {
+        None
+    }
 
     /// Closes it: called once the last reference to the file (open descriptors and VMAs alike)
     /// is gone.
@@ -250,14 +262,21 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
         let this = unsafe { Self::from_misc((*file).private_data.cast()) };
         // SAFETY: `file` is valid during `open`.
         let file_ref = unsafe { File::from_raw(file) };
-        match T::open(&this.data, file_ref) {
-            Ok(ptr) => {
-                // SAFETY: `file` is valid and ours during `open`.
-                unsafe { (*file).private_data = ptr.into_foreign().cast_mut() };
-                0
-            }
-            Err(err) => err.to_errno(),
+        let ptr = match T::open(&this.data, file_ref) {
+            Ok(ptr) => ptr,
+            Err(err) => return err.to_errno(),
+        };
+        // SAFETY: `file` is valid and ours during `open`.
+        unsafe { (*file).private_data = ptr.into_foreign().cast_mut() };
+        // SAFETY: We just stored the file's `T::Ptr`; `release` takes it back.
+        let device = unsafe { Self::device(file) };
+        if let Some(mapping) = T::shared_mapping(device) {
+            // SAFETY: The file is not installed in any descriptor table yet, so nothing mapped
+            // it. The mapping is borrowed from the file's `T::Ptr`, which nothing takes back
+            // before `release`: it outlives every use of the file that may reach its mapping.
+            unsafe { mapping.adopt(file_ref) };
         }
+        0
     }
 
     /// # Safety

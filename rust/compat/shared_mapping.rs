@@ -48,10 +48,15 @@ impl SharedMapping {
         unsafe { ffi::rust_pgmap_inode_mapping(self.inode) }
     }
 
-    /// Makes `file` map through the shared `address_space`. Call it in `open`, before any mmap.
-    pub fn adopt(&self, file: &File) {
-        // SAFETY: `file` is being opened, so nothing has mapped it yet, and the mapping outlives
-        // it: every file of the device is closed before the device, and so `self`, is dropped.
+    /// Makes `file` map through the shared `address_space`. The misc device abstraction calls
+    /// it in `open`, for [`super::miscdevice::MiscDevice::shared_mapping`].
+    ///
+    /// # Safety
+    ///
+    /// Nothing has mapped `file` yet, and `self` outlives every use of the file that may reach
+    /// its mapping (until its `release`).
+    pub(super) unsafe fn adopt(&self, file: &File) {
+        // SAFETY: The caller guarantees an unmapped file that `self` outlives.
         unsafe { ffi::rust_pgmap_file_set_mapping(file.as_ptr(), self.as_ptr()) };
     }
 
@@ -65,7 +70,7 @@ impl SharedMapping {
 impl Drop for SharedMapping {
     fn drop(&mut self) {
         // SAFETY: By the type invariants we hold the only references, and no file uses the
-        // mapping any more (see `adopt`).
+        // mapping any more (the rule of `adopt`).
         unsafe { ffi::rust_pgmap_anon_inode_free(self.mnt, self.inode) };
     }
 }
