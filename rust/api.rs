@@ -122,18 +122,26 @@ unsafe fn hold_ref<'a>(hold: *const ffi::rust_pgmap_hold) -> &'a Hold {
 }
 
 /// `rust_pgmap_dev_get()`.
+///
+/// # Safety
+///
+/// This module does not exit before the call returns: the caller is a module that links
+/// against the symbol (the module loader then keeps this one loaded for as long as that one
+/// is), or holds a reference on this module. A call that raced `unpublish()` could borrow the
+/// device after its last reference was dropped.
 #[no_mangle]
-pub extern "C" fn rust_pgmap_dev_get() -> *mut ffi::rust_pgmap_dev {
+#[must_use = "a device reference, given back with rust_pgmap_dev_put()"]
+pub unsafe extern "C" fn rust_pgmap_dev_get() -> *mut ffi::rust_pgmap_dev {
     let device = DEVICE.load(Ordering::Acquire);
     if device.is_null() {
         return err_ptr(ENODEV);
     }
-    // SAFETY: `publish` stored an `Arc::into_raw`, which stays valid until `unpublish`, and that
-    // cannot run while a module that calls this is loaded.
+    // SAFETY: `publish` stored an `Arc::into_raw`, which stays valid until `unpublish`, and the
+    // caller guarantees that the module exit, which calls it, does not run meanwhile.
     let device: Arc<PgmapDevice> = unsafe { ArcBorrow::from_raw(device) }.into();
     // A module that leaked this reference could leave the pgmap, whose memmap calls into this
     // module, behind it: each reference keeps the module loaded.
-    // SAFETY: This module is not going away: the caller depends on it.
+    // SAFETY: This module is not going away, as above.
     let module = unsafe { ModuleRef::get(&crate::THIS_MODULE) };
     let _ = module.into_raw();
     Arc::into_raw(device).cast_mut().cast()

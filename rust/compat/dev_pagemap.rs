@@ -81,7 +81,7 @@ impl DevPagemap {
             pm.type_ = bindings::memory_type_MEMORY_DEVICE_GENERIC;
             // SAFETY: `nr_range` is 1, so the union holds `range`.
             let range = unsafe { pm.__bindgen_anon_1.range.as_mut() };
-            // A claimed region is never empty.
+            // A claimed region is never empty (the type invariants of `LegacyPmemRegion`).
             *range = bindings::range {
                 start,
                 end: start + size - 1,

@@ -15,6 +15,7 @@ use kernel::{bindings, init::PinInit, prelude::*, str::CStr, types::Opaque, This
 /// # Invariants
 ///
 /// This object owns one reference on `module`.
+#[must_use = "dropping it puts the module reference at once"]
 pub struct ModuleRef {
     module: *mut bindings::module,
 }
@@ -68,6 +69,7 @@ impl Drop for ModuleRef {
 }
 
 /// What [`try_get_live`] found.
+#[must_use = "`Pinned` holds a module reference"]
 pub enum LiveModule {
     /// The module is live, and now referenced.
     Pinned(ModuleRef),

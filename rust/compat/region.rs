@@ -23,7 +23,8 @@ pub struct PhysRange {
 ///
 /// # Invariants
 ///
-/// `range` is busy in `iomem_resource` in our name until drop.
+/// `range` is not empty, and is busy in `iomem_resource` in our name until drop: so this object
+/// proves that nobody else uses the memory, which is what `memremap_pages()` needs.
 pub struct LegacyPmemRegion {
     range: PhysRange,
 }
@@ -47,7 +48,8 @@ impl LegacyPmemRegion {
         if res.is_null() {
             return Err(EBUSY);
         }
-        // INVARIANT: `__request_region()` made the range busy in our name.
+        // INVARIANT: `find` returns only regions with a size, and `__request_region()` made the
+        // range busy in our name.
         Ok(Self { range })
     }
 
