@@ -37,7 +37,7 @@ run: module-release selftests
 lint: kernel-debug
 	@$(PHASE) rustfmt sh -c '/usr/bin/rustfmt --check --edition 2021 \
 		--config-path "$$(bash -c ". scripts/common.sh; kernel_src_dir")/.rustfmt.toml" \
-		rust/*.rs rust/compat/*.rs samples/kernel/*.rs'
+		rust/*.rs rust/*/*.rs samples/kernel/*.rs'
 	@$(PHASE) clippy scripts/module.sh debug lint
 	@$(PHASE) verdict-selftest scripts/check-results-test.py
 
