@@ -42,9 +42,11 @@ def run(case, logs, exit_code="0", leak="", expect=("x", "y"), extra=()):
         return r.returncode, r.stdout
 
 
-def expect(case, result, status, text):
+def expect(case, result, status, text, last=None):
+    """Whether the run exited `status` with `text` in its output and, if given, `last` as its
+    exact last line."""
     code, out = result
-    if code != status or text not in out:
+    if code != status or text not in out or last not in (None, out.splitlines()[-1]):
         print(f"not ok - {case}: exit {code}, wanted {status} and '{text}'\n{out}")
         return False
     print(f"ok - {case}")
@@ -70,6 +72,11 @@ def main():
                                  program(2, "y", [(True, "a.one", False),
                                                   (True, "a.two", True)])}), 0,
                  "allowed skip: y a.two: allowed here")
+    ok &= expect("the_last_line_is_the_totals_alone",
+                 run("allowed", {"run-first.log": program(1, "x", GOOD) +
+                                 program(2, "y", [(True, "a.one", False),
+                                                  (True, "a.two", True)])}), 0,
+                 "# 1 skipped, as allowed", last="4 passed, 0 failed")
     ok &= expect("a_skipped_program_fails",
                  run("progskip", {"run-first.log": program(1, "x", GOOD) +
                                   program(2, "y", [], plan=0, directive=" # SKIP")}), 1,
