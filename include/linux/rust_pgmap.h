@@ -41,7 +41,8 @@ struct rust_pgmap_hold_ops {
  * through it fail with -ENXIO while the pgmap is dying or dead. It keeps rust_pgmap loaded:
  * a module that leaks it makes rust_pgmap impossible to unload.
  *
- * Context: any.
+ * Context: any, from a module that links against this symbol (so that rust_pgmap cannot
+ * exit during the call) or holds a reference on rust_pgmap.
  * Return: the device, or ERR_PTR(-ENODEV) if there is none.
  */
 struct rust_pgmap_dev *rust_pgmap_dev_get(void);
