@@ -65,7 +65,6 @@ struct holder {
 	struct rust_pgmap_hold *hold; /* set once the request returned */
 	bool returned;
 	atomic_t released;
-	bool revoke_began; /* what the release said */
 	struct completion revoke_done;
 };
 
@@ -80,19 +79,21 @@ static atomic_t revoke_calls, revoke_before_return, revoke_after_free, revoke_ba
 /* The data of the last holder freed because its release said no revoke would come. */
 static void *freed_without_revoke;
 
-/* Releases the hold once, from whoever comes first: the revoke or user space. */
-static void holder_release(struct holder *h, struct rust_pgmap_hold *hold)
+/*
+ * Releases the hold once, from whoever comes first: the revoke or user space. Returns whether
+ * a revoke may still be running: the release said so, or the revoke itself released.
+ */
+static bool holder_release(struct holder *h, struct rust_pgmap_hold *hold)
 {
 	if (atomic_xchg(&h->released, 1))
-		return;
-	h->revoke_began = rust_pgmap_release_folios(hold);
+		return true;
+	return rust_pgmap_release_folios(hold);
 }
 
 /* Releases if needed, then frees the data once no revoke can use it any more. Task context. */
 static void holder_free(struct holder *h)
 {
-	holder_release(h, h->hold);
-	if (h->revoke_began)
+	if (holder_release(h, h->hold))
 		wait_for_completion(&h->revoke_done);
 	else
 		WRITE_ONCE(freed_without_revoke, h);
