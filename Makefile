@@ -42,13 +42,10 @@ lint: kernel-debug
 	@$(PHASE) verdict-selftest scripts/check-results-test.py
 
 check: lint module-debug selftests
-	@$(PHASE) guest-check scripts/vm.sh debug check
-	@scripts/check-results.py --allowed-skips tools/testing/selftests/rust_pgmap/allowed_skips \
-		--expect build/debug/guest-check/run-first.log=@build/kselftest/kselftest-list.txt \
-		--expect build/debug/guest-check/run-second.log=@build/kselftest/kselftest-list.txt \
-		--except build/debug/guest-check/run-second.log=@tools/testing/selftests/rust_pgmap/first_refmode_only \
-		--expect build/debug/guest-check/run-last.log=rust_pgmap:noregion.sh,rust_pgmap:leaked_dev_ref.sh \
-		build/debug/guest-check
+	@rm -rf build/debug/guest-check
+	@$(PHASE) guest-check scripts/vm.sh debug check || \
+		echo "check: the guest did not finish; the verdict follows"
+	@scripts/check-verdict.sh
 
 compare: module-compare
 	@$(PHASE) compare scripts/compare.sh

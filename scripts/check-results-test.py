@@ -23,13 +23,14 @@ def program(num, name, results, plan=None, status="ok", directive=""):
 GOOD = [(True, "a.one", False), (True, "a.two", False)]
 
 
-def run(case, logs, exit_code="0", leak="", expect=("x", "y"), extra=()):
+def run(logs, exit_code="0", leak="", expect=("x", "y"), extra=(), dmesg=""):
     """Writes a guest directory and runs the verdict on it; returns (exit status, output)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = pathlib.Path(tmp) / "guest-check"
         out.mkdir()
-        (out / "exit").write_text(exit_code + "\n")
-        (out / "dmesg.txt").write_text("[ 0.0] booted\n")
+        if exit_code is not None:
+            (out / "exit").write_text(exit_code + "\n")
+        (out / "dmesg.txt").write_text("[ 0.0] booted\n" + dmesg)
         (out / "kmemleak.txt").write_text(leak)
         for name, lines in logs.items():
             (out / name).write_text("\n".join(["TAP version 13"] + lines) + "\n")
@@ -56,48 +57,63 @@ def expect(case, result, status, text, last=None):
 def main():
     ok = True
     both = program(1, "x", GOOD) + program(2, "y", GOOD)
-    ok &= expect("a_good_run_passes", run("good", {"run-first.log": both}), 0, "5 passed, 0 failed")
+    ok &= expect("a_good_run_passes", run({"run-first.log": both}), 0, "5 passed, 0 failed")
     ok &= expect("a_program_that_did_not_run_fails",
-                 run("missing", {"run-first.log": program(1, "x", GOOD)}), 1,
+                 run({"run-first.log": program(1, "x", GOOD)}), 1,
                  "rust_pgmap:y did not run")
     ok &= expect("a_program_short_of_its_plan_fails",
-                 run("short", {"run-first.log": program(1, "x", GOOD, plan=3) +
+                 run({"run-first.log": program(1, "x", GOOD, plan=3) +
                                program(2, "y", GOOD)}), 1,
                  "x planned 3 results and printed 2")
     ok &= expect("a_skip_fails",
-                 run("skip", {"run-first.log": program(1, "x", [(True, "a.one", True)]) +
+                 run({"run-first.log": program(1, "x", [(True, "a.one", True)]) +
                               program(2, "y", GOOD)}), 1, "a.one skipped")
     ok &= expect("an_allowed_skip_passes_and_says_why",
-                 run("allowed", {"run-first.log": program(1, "x", GOOD) +
+                 run({"run-first.log": program(1, "x", GOOD) +
                                  program(2, "y", [(True, "a.one", False),
                                                   (True, "a.two", True)])}), 0,
                  "allowed skip: y a.two: allowed here")
     ok &= expect("the_last_line_is_the_totals_alone",
-                 run("allowed", {"run-first.log": program(1, "x", GOOD) +
+                 run({"run-first.log": program(1, "x", GOOD) +
                                  program(2, "y", [(True, "a.one", False),
                                                   (True, "a.two", True)])}), 0,
                  "# 1 skipped, as allowed", last="4 passed, 0 failed")
     ok &= expect("a_skipped_program_fails",
-                 run("progskip", {"run-first.log": program(1, "x", GOOD) +
+                 run({"run-first.log": program(1, "x", GOOD) +
                                   program(2, "y", [], plan=0, directive=" # SKIP")}), 1,
                  "y skipped")
     ok &= expect("a_program_that_crashed_fails",
-                 run("crash", {"run-first.log": program(1, "x", GOOD, status="not ok") +
+                 run({"run-first.log": program(1, "x", GOOD, status="not ok") +
                                program(2, "y", GOOD)}), 1, "x exited with a failure")
     ok &= expect("a_program_that_ran_twice_fails",
-                 run("twice", {"run-first.log": both + program(3, "x", GOOD)}), 1,
+                 run({"run-first.log": both + program(3, "x", GOOD)}), 1,
                  "rust_pgmap:x ran twice")
     ok &= expect("a_failed_guest_script_fails",
-                 run("exit", {"run-first.log": both}, exit_code="1"), 1,
+                 run({"run-first.log": both}, exit_code="1"), 1,
                  "the guest script exited 1")
     ok &= expect("a_leak_fails",
-                 run("leak", {"run-first.log": both}, leak="unreferenced object 0x1"), 1,
+                 run({"run-first.log": both}, leak="unreferenced object 0x1"), 1,
                  "dmesg_is_clean")
     ok &= expect("a_log_the_guest_did_not_write_fails",
-                 run("nolog", {"check.log": ["check: nothing"]}), 1, "missing")
+                 run({"check.log": ["check: nothing"]}), 1, "missing")
     ok &= expect("a_program_taken_out_need_not_run",
-                 run("except", {"run-first.log": program(1, "x", GOOD)},
+                 run({"run-first.log": program(1, "x", GOOD)},
                      extra=("--except", "{out}/run-first.log=y")), 0, "3 passed, 0 failed")
+    ok &= expect("an_empty_list_fails",
+                 run({"run-first.log": []}, expect=()), 1, "the list of what must run")
+    ok &= expect("a_splat_in_dmesg_fails",
+                 run({"run-first.log": both}, dmesg="[ 9.0] BUG: KASAN: use-after-free\n"), 1,
+                 "dmesg_is_clean")
+    ok &= expect("a_kmemleak_that_turned_itself_off_fails",
+                 run({"run-first.log": both},
+                     dmesg="[ 9.0] kmemleak: Kernel memory leak detector disabled\n"), 1,
+                 "dmesg_is_clean")
+    ok &= expect("a_guest_that_did_not_finish_fails",
+                 run({"run-first.log": program(1, "x", GOOD)}, exit_code=None), 1,
+                 "the guest script exited missing")
+    ok &= expect("an_unexpected_program_fails",
+                 run({"run-first.log": both + program(3, "z", GOOD)}), 1,
+                 "rust_pgmap:z ran but is not expected")
     return 0 if ok else 1
 
 

@@ -32,12 +32,12 @@ PLAN = re.compile(r"^1\.\.(?P<count>\d+)")
 RESULT = re.compile(
     r"^(?P<status>not ok|ok) \d+ (?P<name>[^#]*?)\s*(?:#\s*(?P<directive>\w+)(?P<reason>.*))?$"
 )
-# What a clean guest never prints. kmemleak's own boot line ("Kernel memory leak detector
-# initialized") is not a report, so match its reports instead of the bare word. Keep in step
-# with SPLAT in scripts/compare-report.py.
+# What a clean guest never prints (scripts/compare-report.py imports it). kmemleak's own boot
+# line ("Kernel memory leak detector initialized") is not a report, so match its reports, and
+# the line with which it turns itself off, instead of the bare word.
 SPLAT = re.compile(
-    r"BUG:|WARNING:|KASAN|kmemleak: \d+ new suspected|unreferenced object|Oops|Call Trace"
-    r"|blocked for more than"
+    r"BUG:|WARNING:|KASAN|kmemleak: \d+ new suspected|unreferenced object"
+    r"|kmemleak: Kernel memory leak detector disabled|Oops|Call Trace|blocked for more than"
 )
 
 
@@ -252,6 +252,9 @@ def main():
         key = pathlib.Path(log).resolve()
         expectations[key] = without(expectations.get(key, []), read_list(programs))
     verdict = Verdict(read_allowed_skips(args.allowed_skips))
+    for log, programs in expectations.items():
+        if not programs:
+            verdict.fail(f"{log.parent.name}/{log.name}: the list of what must run in it is empty")
 
     for arg in args.outs:
         out = pathlib.Path(arg)
