@@ -34,7 +34,10 @@ static inline int trace_frees(bool on)
 	ret = tracefs_write("tracing_on", "0");
 	/* Symbols with their module, "func+0x1/0x2 [rust_pgmap]", in the stacks. */
 	ret = ret ?: tracefs_write("options/sym-offset", on ? "1" : "0");
-	/* Room for every free of the window, each with its stack: the ring overwrites the oldest. */
+	/*
+	 * Room for every free of the window, each with its stack: trace_frees_stop() fails if the
+	 * ring had to overwrite any.
+	 */
 	if (on)
 		ret = ret ?: tracefs_write("buffer_size_kb", "16384");
 	if (on)
@@ -114,10 +117,34 @@ static inline struct module_frees count_module_frees(FILE *trace)
 	return n;
 }
 
-/* Stops the trace and counts what it saw, then turns the events off. */
+/* Events that the ring overwrote since it was cleared, over every CPU. */
+static inline long trace_overruns(void)
+{
+	char path[64], line[128];
+	long total = 0, n;
+
+	for (int cpu = 0;; cpu++) {
+		FILE *stats;
+
+		snprintf(path, sizeof(path), TRACEFS "per_cpu/cpu%d/stats", cpu);
+		stats = fopen(path, "r");
+		if (!stats)
+			return total;
+		while (fgets(line, sizeof(line), stats))
+			if (sscanf(line, "overrun: %ld", &n) == 1)
+				total += n;
+		fclose(stats);
+	}
+}
+
+/*
+ * Stops the trace and counts what it saw, then turns the events off. -EOVERFLOW if the ring
+ * lost events: a lost free in hard IRQ would read as none.
+ */
 static inline int trace_frees_stop(struct module_frees *frees)
 {
 	FILE *trace;
+	long lost;
 	int ret = tracefs_write("tracing_on", "0");
 
 	if (ret)
@@ -127,7 +154,13 @@ static inline int trace_frees_stop(struct module_frees *frees)
 		return -errno;
 	*frees = count_module_frees(trace);
 	fclose(trace);
-	return trace_frees(false);
+	lost = trace_overruns();
+	ret = trace_frees(false);
+	if (!ret && lost) {
+		ksft_print_msg("the trace ring overwrote %ld events\n", lost);
+		ret = -EOVERFLOW;
+	}
+	return ret;
 }
 
 #endif /* RUST_PGMAP_TRACE_H */
