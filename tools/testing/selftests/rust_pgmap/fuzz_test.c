@@ -23,6 +23,8 @@
 
 #define FZ_DEFAULT_OPS 10000
 #define FZ_DEFAULT_SECS 55
+/* Fewer ops than this, when the time bound stops the walk, prove too little to pass. */
+#define FZ_MIN_OPS 2000
 
 /* Region pages the walk uses: a small window, so that ranges collide, and the region's end. */
 #define FZ_WIN_FIRST 2048
@@ -1247,6 +1249,8 @@ FIXTURE_SETUP(fuzz)
 	ASSERT_LT(FZ_WIN_FIRST + FZ_WIN_PAGES + FZ_MAX_N + FZ_END_PAGES, self->st.nr_pages);
 }
 
+static const enum fz_kind fz_must_succeed[] = { K_REQUEST, K_TEARDOWN, K_ATTACH };
+
 TEST_F_TIMEOUT(fuzz, fuzz_random_ops, 300)
 {
 	unsigned long seed = rpg_env_ulong("RUST_PGMAP_FUZZ_SEED", (uint32_t)rpg_now_ns());
@@ -1309,6 +1313,15 @@ TEST_F_TIMEOUT(fuzz, fuzz_random_ops, 300)
 	ksft_print_msg("fuzz: %ld ops in %.1f s (%lu with the pgmap dead), %lu violations\n",
 		       done, (rpg_now_ns() - start) / 1e9, f->dead_ops, f->violations);
 	EXPECT_EQ(0, f->violations) TH_LOG("seed %lu: see the violations above", seed);
+	EXPECT_LE(ops < FZ_MIN_OPS ? ops : FZ_MIN_OPS, done)
+		TH_LOG("the time bound stopped the walk after %ld ops: too few to prove anything", done);
+	/* A walk whose every request, teardown or attach was refused checked only refusals. */
+	for (size_t i = 0; i < ARRAY_SIZE(fz_must_succeed); i++) {
+		enum fz_kind k = fz_must_succeed[i];
+
+		EXPECT_LT(f->refused[k], f->count[k])
+			TH_LOG("seed %lu: no %s succeeded", seed, fz_kinds[k].name);
+	}
 
 	ASSERT_EQ(0, rpg_make_live(self->fd));
 	ASSERT_EQ(0, rpg_status(self->fd, &st));
