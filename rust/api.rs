@@ -71,9 +71,9 @@ unsafe impl Send for CRevoke {}
 unsafe impl Sync for CRevoke {}
 
 impl Revoke for CRevoke {
-    fn revoke(&self, hold: &Hold) {
-        // SAFETY: A revoke runs only on a hold that was not released when it began, with a
-        // reference on the owner: `ops` is valid (type invariants).
+    unsafe fn revoke(&self, hold: &Hold) {
+        // SAFETY: The caller guarantees a hold that was not released when the revoke began,
+        // with a reference on the owner: `ops` is valid (type invariants).
         if let Some(revoke) = unsafe { (*self.ops).revoke } {
             let handle = ptr::from_ref(hold)
                 .cast_mut()
@@ -180,7 +180,7 @@ pub unsafe extern "C" fn __rust_pgmap_request_folios(
     // SAFETY: The caller guarantees a device reference from `rust_pgmap_dev_get()`.
     let device = unsafe { &*dev.cast::<PgmapDevice>() };
     // SAFETY: `owner` is the calling module, so loaded, and `LeftHolds`, registered while this
-    // module is, clears it from its holds when it goes away.
+    // module is, clears it from the holds that it did not release when it goes away.
     let owner = unsafe { Owner::module(owner) };
     let revoker: Option<KBox<dyn Revoke>> = if ops.is_null() {
         None

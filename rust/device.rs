@@ -205,12 +205,15 @@ impl PgmapDevice {
         Ok(hold)
     }
 
-    /// Calls `f` with each hold that was not released, outside the registry's lock.
+    /// Calls `f` with each hold that was not released, under the registry's lock: `f` must not
+    /// sleep long or take a lock that comes before it. Allocates nothing, so misses none.
     pub(crate) fn for_each_hold(&self, f: impl FnMut(&Arc<Hold>)) {
-        match self.holds.lock().live() {
-            Ok(live) => live.iter().for_each(f),
-            Err(_) => pr_err!("out of memory listing the holds\n"),
-        }
+        self.holds
+            .lock()
+            .holds
+            .values()
+            .filter(|hold| !hold.is_released())
+            .for_each(f);
     }
 
     /// Asks every live hold to give its folios back.

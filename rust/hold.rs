@@ -19,7 +19,7 @@
 use crate::{
     compat::{
         completion::Completion,
-        delay::msleep,
+        delay::Backoff,
         drop_once::DropOnce,
         module::{self, LiveModule, ModuleRef},
         rcu,
@@ -37,8 +37,13 @@ use kernel::{bindings, prelude::*, str::CStr, sync::Arc};
 /// What a teardown asks of a holder.
 pub trait Revoke: Send + Sync {
     /// Stop using the folios and release `hold` soon, from here or from any context later.
-    /// Called at most once, in task context, with a reference on the hold's owner; may sleep.
-    fn revoke(&self, hold: &Hold);
+    /// Task context; may sleep.
+    ///
+    /// # Safety
+    ///
+    /// Only [`Hold::revoke`] calls it, which keeps the contract: at most once, after the request
+    /// returned, never once a release began, and with a reference on the hold's owner.
+    unsafe fn revoke(&self, hold: &Hold);
 }
 
 /// The name of the module that owns a hold, as the logs and debugfs show it.
@@ -77,8 +82,9 @@ impl fmt::Display for OwnerName {
 ///
 /// # Invariants
 ///
-/// `module` is null, or a module that has not been freed: [`Hold::owner_going`] clears it when
-/// the module goes away, before the module is freed.
+/// While the hold is not released, `module` is null or a module that has not been freed:
+/// [`Hold::owner_going`] clears it when the module goes away, before the module is freed. Once
+/// the hold is released nothing clears it, and only its address may be used.
 pub struct Owner {
     name: OwnerName,
     module: AtomicPtr<bindings::module>,
@@ -147,9 +153,14 @@ unsafe impl crate::compat::arc_stack::ArcStackLink for Hold {
 }
 
 /// A hold whose request has not returned yet: [`UnarmedHold::arm`] says that it did, and lets
-/// revokes in.
+/// revokes in. Dropped unarmed (the request failed after all), it releases the folios and lets
+/// the revoke that waits for it find them released.
+///
+/// # Invariants
+///
+/// `Some` until [`UnarmedHold::arm`] takes the hold.
 #[must_use = "a teardown waits for the hold to be armed before it revokes it"]
-pub struct UnarmedHold(Arc<Hold>);
+pub struct UnarmedHold(Option<Arc<Hold>>);
 
 impl UnarmedHold {
     /// A hold on `folios`, the `nr` folios from `offset`, for `owner`, whom a teardown asks
@@ -176,19 +187,33 @@ impl UnarmedHold {
             }),
             GFP_KERNEL,
         )?;
-        Ok(Self(hold))
+        // INVARIANT: `Some`.
+        Ok(Self(Some(hold)))
     }
 
     /// The hold, for the registry: it may not be revoked until armed.
     pub fn hold(&self) -> &Arc<Hold> {
-        &self.0
+        // By the type invariants, `arm` has not taken it.
+        self.0.as_ref().unwrap_or_else(|| unreachable!())
     }
 
     /// Arms the hold: call it as the last thing before the request returns it.
-    pub fn arm(self) -> Arc<Hold> {
+    pub fn arm(mut self) -> Arc<Hold> {
         delay_point(DelayPoint::RequestReturn);
-        self.0.armed.complete_all();
-        self.0
+        // By the type invariants, not taken before.
+        let hold = self.0.take().unwrap_or_else(|| unreachable!());
+        hold.armed.complete_all();
+        hold
+    }
+}
+
+impl Drop for UnarmedHold {
+    fn drop(&mut self) {
+        if let Some(hold) = self.0.take() {
+            // No revoke began: they wait for the arming, which comes only after this.
+            let _ = hold.release();
+            hold.armed.complete_all();
+        }
     }
 }
 
@@ -209,9 +234,9 @@ impl Hold {
         Some(before & Self::REVOKING != 0)
     }
 
-    /// Whether the folios were put.
+    /// Whether a release began: the folios are put, or about to be.
     pub fn is_released(&self) -> bool {
-        self.folios.is_dropped()
+        self.state.load(Ordering::Acquire) & Self::RELEASED != 0
     }
 
     /// Asks the holder to release, once, unless it released already. Task context; sleeps until
@@ -240,34 +265,40 @@ impl Hold {
             }
         }
         delay_point(DelayPoint::RevokeCall);
-        revoker.revoke(self);
+        // SAFETY: This is `Hold::revoke`: it set REVOKING once, after the request returned
+        // (`armed`) and before any release (the exchange saw no RELEASED), and holds `_owner`.
+        unsafe { revoker.revoke(self) };
     }
 
     /// A reference on the owner while it is live; `None` once the hold is released or the
     /// owner is going away. Polls while the owner's init runs: a reference taken then would not
     /// keep it loaded if the init failed.
     fn pin_owner(&self) -> Option<ModuleRef> {
-        let mut sleep_ms = 1;
+        let mut backoff = Backoff::new(16);
         loop {
-            if self.is_released() {
-                return None;
-            }
             {
                 let rcu = rcu::read_lock();
+                // Inside the read-side section: an owner that released the hold may unload, and
+                // its notifier skips released holds, so their pointer may outlive the module.
+                // A release seen here came first; one not seen cannot be followed by the
+                // module's free before the section ends, as `free_module()` waits for a grace
+                // period after the module began to go away.
+                if self.is_released() {
+                    return None;
+                }
                 let owner = self.owner.module.load(Ordering::Acquire);
                 if owner.is_null() {
                     return None;
                 }
-                // SAFETY: By the type invariants of `Owner` the module is not freed yet, and
-                // it is not freed before a grace period after it began to go away.
+                // SAFETY: By the type invariants of `Owner` (the hold was not released when the
+                // section began) the module is not freed before the section ends.
                 match unsafe { module::try_get_live(owner, &rcu) } {
                     LiveModule::Pinned(owner) => return Some(owner),
                     LiveModule::Going => return None,
                     LiveModule::Coming => {}
                 }
             }
-            msleep(sleep_ms);
-            sleep_ms = (sleep_ms * 2).min(16);
+            backoff.sleep();
         }
     }
 

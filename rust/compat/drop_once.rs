@@ -46,11 +46,6 @@ impl<T> DropOnce<T> {
         unsafe { ManuallyDrop::drop(&mut *self.value.get()) };
         true
     }
-
-    /// Whether the value was dropped.
-    pub fn is_dropped(&self) -> bool {
-        self.dropped.load(Ordering::Acquire)
-    }
 }
 
 impl<T> Drop for DropOnce<T> {

@@ -4,17 +4,11 @@
 //! then until each page it waits for is idle (every page in [`RefMode::Scan`]: the sweep).
 
 use super::{LogText, Pgmap, PgmapOps, PgmapState, RefMode};
-use crate::compat::{
-    completion::WaitResult,
-    delay::{msleep, msleep_interruptible},
-    rcu,
-};
+use crate::compat::{completion::WaitResult, delay::Backoff, rcu};
 use kernel::{prelude::*, time::Ktime};
 
-/// The first and the longest sleep between two polls of a page that a teardown waits for.
-/// Nothing calls us when a page's count is back at 1, so the wait polls; doubling from 1 ms
-/// keeps a short wait short, and the cap bounds how late it notices the last put.
-const POLL_FIRST_SLEEP_MS: u32 = 1;
+/// The longest sleep between two polls of a page that a teardown waits for: nothing calls us
+/// when a page's count is back at 1, so the wait polls, and this bounds how late it notices.
 const POLL_MAX_SLEEP_MS: u32 = 16;
 
 /// How often a drain that is still waiting says so in the log.
@@ -77,7 +71,7 @@ impl<T: PgmapOps> Pgmap<T> {
         log: &mut DrainLog<'_>,
     ) -> Result {
         let mut index = 0;
-        let mut sleep_ms = POLL_FIRST_SLEEP_MS;
+        let mut backoff = Backoff::new(POLL_MAX_SLEEP_MS);
         loop {
             {
                 let state = self.state.lock();
@@ -105,11 +99,12 @@ impl<T: PgmapOps> Pgmap<T> {
             }
             log.tick(self);
             if interruptible {
-                msleep_interruptible(sleep_ms).inspect_err(|_| log.interrupted(self))?;
+                backoff
+                    .sleep_interruptible()
+                    .inspect_err(|_| log.interrupted(self))?;
             } else {
-                msleep(sleep_ms);
+                backoff.sleep();
             }
-            sleep_ms = (sleep_ms * 2).min(POLL_MAX_SLEEP_MS);
         }
     }
 }
