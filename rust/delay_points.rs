@@ -24,15 +24,22 @@ pub enum DelayPoint {
     RequestReturn,
     /// A teardown is about to call a holder's `revoke`.
     RevokeCall,
+    /// A fault found its page in use, and is about to share it.
+    FaultShare,
 }
 
 impl DelayPoint {
-    const ALL: [DelayPoint; 2] = [DelayPoint::RequestReturn, DelayPoint::RevokeCall];
+    const ALL: [DelayPoint; 3] = [
+        DelayPoint::RequestReturn,
+        DelayPoint::RevokeCall,
+        DelayPoint::FaultShare,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             DelayPoint::RequestReturn => "request_return",
             DelayPoint::RevokeCall => "revoke_call",
+            DelayPoint::FaultShare => "fault_share",
         }
     }
 }
@@ -40,8 +47,10 @@ impl DelayPoint {
 /// The longest delay a test may ask for: long enough for TCG, short of the hung task timeout.
 const MAX_DELAY_MS: u32 = 10_000;
 
-static DELAY_MS: [AtomicU32; 2] = [AtomicU32::new(0), AtomicU32::new(0)];
-static PASSED: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+static DELAY_MS: [AtomicU32; DelayPoint::ALL.len()] =
+    [const { AtomicU32::new(0) }; DelayPoint::ALL.len()];
+static PASSED: [AtomicU64; DelayPoint::ALL.len()] =
+    [const { AtomicU64::new(0) }; DelayPoint::ALL.len()];
 
 /// Counts a pass through `point`, then sleeps as long as a test asked. Task context only.
 pub fn delay_point(point: DelayPoint) {

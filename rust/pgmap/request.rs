@@ -4,7 +4,10 @@
 //! folios that a request hands out ([`Folios`]).
 
 use super::{Pgmap, PgmapOps, PgmapState, RefMode};
-use crate::compat::page::Page;
+use crate::{
+    compat::page::Page,
+    delay_points::{delay_point, DelayPoint},
+};
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
@@ -90,12 +93,24 @@ impl<'a, T: PgmapOps> LiveGuard<'a, T> {
             }
             return Ok(self.hand_out(offset, 1));
         }
-        // Busy: its count is above 0 until its last put, after which the free marks it idle.
+        // Busy when we looked. Its last put, its free (which marks it idle) and the reset of its
+        // count to 1 may all come before `try_get()`, which then takes a page that nobody
+        // requested. Once the reference is ours the page cannot be freed, so a second look at
+        // the idle bit tells the two apart. It sees the bit if `try_get()` saw the reset: the
+        // free sets the bit before it resets the count, and x86, the only target this module
+        // builds for, keeps the two stores in order.
+        delay_point(DelayPoint::FaultShare);
         if !page.try_get() {
             return Err(EAGAIN);
         }
         // INVARIANT: `try_get()` gave us one reference on the page.
-        Ok(Folios { first: page, nr: 1 })
+        let shared = Folios { first: page, nr: 1 };
+        if self.pgmap.pages.is_idle(offset) {
+            // Freed meanwhile: put it back (to the idle 1), and let the retry request it.
+            drop(shared);
+            return Err(EAGAIN);
+        }
+        Ok(shared)
     }
 
     /// The request proper: adopts the idle reference of each of the `nr` idle folios from

@@ -3,6 +3,8 @@
  * The pgmap lifecycle through /dev/rust_pgmap: requests, mappings, the module's own pins,
  * the two-phase teardown and re-attach.
  */
+#include <pthread.h>
+
 #include "rust_pgmap_lib.h"
 
 #include "kselftest_harness.h"
@@ -178,6 +180,46 @@ TEST_F(pgmap, map_write_read_back)
 	ASSERT_NE(MAP_FAILED, a);
 	EXPECT_EQ(0, rpg_verify(a, 32, n, 1)) TH_LOG("pmem lost data across unmap");
 	ASSERT_EQ(0, munmap(a, n * RPG_PAGE));
+}
+
+static void *read_first_byte(void *addr)
+{
+	return (void *)(uintptr_t)*(volatile uint8_t *)addr;
+}
+
+/*
+ * A fault that finds its page in use shares it. If the last other holder lets go between the
+ * look and the share, the page is freed and idle again: the fault must then request it, as it
+ * does an idle page, and not map a page that nothing counts.
+ */
+TEST_F(pgmap, a_fault_racing_the_last_put_requests_the_page)
+{
+	const uint64_t off = 60;
+	struct rust_pgmap_status st;
+	uint64_t h = 0;
+	pthread_t reader;
+	long before;
+	uint8_t *a;
+
+	ASSERT_EQ(0, rpg_request(self->fd, off, 1, &h));
+	a = rpg_map(self->fd, off, 1);
+	ASSERT_NE(MAP_FAILED, a);
+	before = rpg_delay_passed("fault_share");
+	ASSERT_LE(0, before);
+	ASSERT_EQ(0, rpg_delay("fault_share", 1000));
+	ASSERT_EQ(0, pthread_create(&reader, NULL, read_first_byte, a));
+	EXPECT_EQ(0, rpg_wait_delay_passed("fault_share", before, 5000))
+		TH_LOG("the fault did not find the page in use");
+	/* The last put of the request, while the fault sleeps before its share. */
+	ASSERT_EQ(0, rpg_release(self->fd, h));
+	ASSERT_EQ(0, pthread_join(reader, NULL));
+	ASSERT_EQ(0, rpg_delay("fault_share", 0));
+
+	ASSERT_EQ(0, rpg_status(self->fd, &st));
+	EXPECT_EQ(1, st.outstanding) TH_LOG("the mapped page is not counted as requested");
+	EXPECT_EQ(self->st.requested + 2, st.requested);
+	ASSERT_EQ(0, munmap(a, RPG_PAGE));
+	EXPECT_EQ(0, rpg_wait_outstanding(self->fd, 0, 5000));
 }
 
 TEST_F(pgmap, munmap_frees_every_page)
