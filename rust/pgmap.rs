@@ -22,14 +22,18 @@
 //!   pgmap reference.
 //!
 //! So the pgmap reference is taken in exactly one place and dropped in exactly one, and
-//! `outstanding = requested - freed` counts the folios that hold one.
+//! `outstanding = requested - freed` counts the folios handed out and not yet freed: in
+//! [`RefMode::Folio`], those that hold one.
 //!
 //! A page is idle only once its `page_free` has run *and* its count is back at 1: the reset to
 //! 1 comes after `page_free` returns. A request that trusted the refcount alone could hand out
 //! a page whose free is still in flight, and a teardown that trusted `page_free` alone could
 //! remove the memmap under that last store. The pgmap keeps two bits per page, idle and
-//! unsettled, set by `page_free` and cleared by the request, as nouveau and `lib/test_hmm.c`
-//! keep free lists; the teardown waits for the unsettled ones.
+//! unsettled, set by `page_free`; the request clears both, and the teardown's drain, which
+//! waits for the unsettled ones, clears that bit once it saw the count back at 1 (as nouveau
+//! and `lib/test_hmm.c` keep free lists). Seeing the count at 1 proves that
+//! `free_zone_device_folio()` is done with the page because x86, the only target this module
+//! builds for, keeps its accesses in order.
 //!
 //! C headers: [`include/linux/memremap.h`](srctree/include/linux/memremap.h).
 
@@ -188,6 +192,10 @@ impl<T: PgmapOps> Pgmap<T> {
     ) -> Result<impl PinInit<Self, Error>> {
         let nr_pages = (region.range().size / kernel::page::PAGE_SIZE as u64) as usize;
         let pages = PageStates::new(nr_pages)?;
+        // SAFETY: `page_free_callback` may be called with any page of the map, in any context:
+        // it finds this `Pgmap<T>`, which the map's pages cannot outlive. The drop of `Pgmap`
+        // unmaps the map before the map goes.
+        let pagemap = unsafe { DevPagemap::new(region, &Self::OPS) };
         Ok(try_pin_init!(Self {
             state <- new_mutex!(PgmapState::Live),
             dying: AtomicBool::new(false),
@@ -199,7 +207,7 @@ impl<T: PgmapOps> Pgmap<T> {
             ops,
             mode,
             file_mapping,
-            pagemap <- DevPagemap::new(region, &Self::OPS),
+            pagemap <- pagemap,
         }))
     }
 

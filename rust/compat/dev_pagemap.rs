@@ -32,7 +32,9 @@ pub use bindings::dev_pagemap_ops;
 ///
 /// - `inner` was set up by `memremap_pages()` over `region`'s range, whose pages are the
 ///   `nr_pages` from `first_pfn`, with the `ops` given to [`DevPagemap::new`]; it does not move.
-/// - `unmapped` is set exactly when `memunmap_pages()` has been called on it, once.
+/// - `unmapped` is set once, by the one call that then runs `memunmap_pages()` on it.
+/// - Its owner calls [`DevPagemap::unmap`] before it drops it (the rule of
+///   [`DevPagemap::new`]): the memmap points to `inner`, which goes with the drop.
 #[pin_data(PinnedDrop)]
 pub struct DevPagemap {
     // The region stays claimed as long as its pages exist.
@@ -53,7 +55,12 @@ unsafe impl Sync for DevPagemap {}
 
 impl DevPagemap {
     /// Creates the struct pages of `region`, whose last put calls `ops.page_free`.
-    pub fn new(
+    ///
+    /// # Safety
+    ///
+    /// `ops.page_free` may be called with any page of the map, in any context, until
+    /// [`DevPagemap::unmap`] returns; and the caller calls that before it drops the map.
+    pub unsafe fn new(
         region: Arc<LegacyPmemRegion>,
         ops: &'static dev_pagemap_ops,
     ) -> impl PinInit<Self, Error> {
@@ -112,14 +119,17 @@ impl DevPagemap {
         self.first_pfn
     }
 
-    /// The map whose `dev_pagemap` is `pgmap`.
+    /// The map whose `dev_pagemap` is `pgmap`, as a raw pointer derived from `pgmap`: its
+    /// container can then find itself without narrowing the pointer to this field, as a
+    /// reference would.
     ///
     /// # Safety
     ///
-    /// `pgmap` is the `dev_pagemap` of a `DevPagemap` that lives for `'a`.
-    pub unsafe fn from_raw<'a>(pgmap: *mut bindings::dev_pagemap) -> &'a Self {
-        // SAFETY: The caller guarantees that `pgmap` is the `inner` field of a live `Self`.
-        unsafe { &*kernel::container_of!(pgmap, Self, inner) }
+    /// `pgmap` is the `dev_pagemap` of a `DevPagemap`.
+    pub unsafe fn from_raw(pgmap: *mut bindings::dev_pagemap) -> *const Self {
+        // SAFETY: The caller guarantees that `pgmap` is the `inner` field of a `Self`, so the
+        // subtraction stays inside it.
+        unsafe { kernel::container_of!(pgmap, Self, inner) }
     }
 
     /// The `dev_pagemap` of a page of ours.
@@ -194,8 +204,8 @@ impl DevPagemap {
 #[pinned_drop]
 impl PinnedDrop for DevPagemap {
     fn drop(self: Pin<&mut Self>) {
-        // The owner drains and unmaps before the drop (see `Pgmap`). One that did not leaves the
-        // memmap in place: the region must then stay claimed under it.
+        // By the type invariants the owner unmapped the map first; this catches an owner that
+        // broke the rule of `new`, which nothing here can repair.
         if !self.unmapped.load(Ordering::Acquire) {
             pr_err!("a pgmap was dropped without memunmap_pages(): its region stays claimed\n");
             core::mem::forget(self.region.clone());

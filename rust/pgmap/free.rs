@@ -32,9 +32,12 @@ impl<T: PgmapOps> Pgmap<T> {
     /// reference was just put.
     pub(super) unsafe extern "C" fn page_free_callback(page: *mut bindings::page) {
         // SAFETY: The caller guarantees that `page` is one of ours, so its pgmap is the
-        // `pagemap` field of a `Pgmap<T>`. That `Pgmap<T>` is not freed before the caller's
-        // last access to the page: its teardown waits until the page's count is back at 1,
-        // which `free_zone_device_folio()` stores after we return, as the last thing it does.
+        // `pagemap` field of a `Pgmap<T>`, found from the raw pointer that the page holds.
+        // That `Pgmap<T>` is not freed before the caller's last access to the page: its
+        // teardown waits until the page's count is back at 1, which `free_zone_device_folio()`
+        // stores after we return, as the last thing it does; it reads the pgmap's type before
+        // that, and x86, the only target this module builds for, orders the read before the
+        // store.
         let this = unsafe {
             let pagemap = DevPagemap::from_raw(DevPagemap::pgmap_of(page));
             &*kernel::container_of!(pagemap, Self, pagemap)
@@ -61,7 +64,12 @@ impl<T: PgmapOps> Pgmap<T> {
 /// Two bits per page of a [`Pgmap`]: idle, and unsettled (freed, its count maybe not yet back
 /// at 1).
 ///
-/// Bits are set by `page_free` in any context, and cleared under the pgmap's state lock.
+/// # Invariants
+///
+/// - A page marked unsettled is marked idle too.
+/// - Both bits are set together, by `page_free` in any context; the idle bit is cleared only by
+///   a request, under the pgmap's state lock, and the unsettled bit by a request or by the
+///   drain once it saw the page's count back at 1, under that lock too.
 pub(super) struct PageStates {
     words: KVVec<AtomicU64>,
 }
