@@ -76,9 +76,9 @@ void rust_pgmap_cond_resched(void)
 	cond_resched();
 }
 
-int rust_pgmap_page_ref_inc_return(struct page *page)
+void rust_pgmap_page_ref_inc(struct page *page)
 {
-	return page_ref_inc_return(page);
+	page_ref_inc(page);
 }
 
 void rust_pgmap_put_page(struct page *page)

@@ -29,7 +29,7 @@ unsigned long rust_pgmap_page_to_pfn(struct page *page);
 struct dev_pagemap *rust_pgmap_page_pgmap(struct page *page);
 int rust_pgmap_page_count(struct page *page);
 bool rust_pgmap_get_page_unless_zero(struct page *page);
-int rust_pgmap_page_ref_inc_return(struct page *page);
+void rust_pgmap_page_ref_inc(struct page *page);
 void rust_pgmap_cond_resched(void);
 void rust_pgmap_put_page(struct page *page);
 void rust_pgmap_pgmap_ref_get_many(struct dev_pagemap *pgmap, unsigned long nr);

@@ -39,7 +39,8 @@ module! {
     license: "GPL",
 }
 
-// Fields drop in order: the debugfs files (each holds its directory), then the device.
+// Fields drop in order: the debugfs files (each holds its directory), the misc device, then the
+// notifier, with the last reference on the device.
 struct RustPgmap {
     _bench: Pin<KBox<DebugfsFile<RequestBench>>>,
     _outstanding: Pin<KBox<DebugfsFile<OutstandingPages>>>,
@@ -122,8 +123,8 @@ impl Drop for RustPgmap {
         // The kill and unmap lines that follow say what happens; this only marks who asked.
         pr_debug!("unloading\n");
         // No module that uses the API is loaded any more. Fields drop after this: the debugfs
-        // file goes, the device deregisters, then the pgmap drains and unmaps, then the region
-        // is released.
+        // files go, the misc device deregisters, then the notifier with the last device
+        // reference: the pgmap drains and unmaps, then the region is released.
         api::unpublish();
     }
 }

@@ -243,7 +243,8 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
 
     /// # Safety
     ///
-    /// `file` is a file of this device, after `open` returned successfully.
+    /// `file` is a file of this device whose `private_data` holds the `T::Ptr` that `open`
+    /// stored, and `release` does not take it back while the borrow lives.
     unsafe fn device<'a>(file: *mut bindings::file) -> <T::Ptr as ForeignOwnable>::Borrowed<'a> {
         // SAFETY: `open` stored a `T::Ptr` in `private_data`; `release` takes it back only
         // once the file has no users left, so it outlives this borrow.

@@ -8,7 +8,7 @@
 //! C header: [`include/linux/module.h`](srctree/include/linux/module.h).
 
 use crate::{compat::rcu, ffi};
-use kernel::{bindings, init::PinInit, prelude::*, str::CStr, types::Opaque, ThisModule};
+use kernel::{bindings, init::PinInit, prelude::*, types::Opaque, ThisModule};
 
 /// A reference on a module, which keeps it from being unloaded; put on drop.
 ///
@@ -108,13 +108,6 @@ impl GoingModule {
     /// The module, to compare with those that were seen before; never dereferenced by callers.
     pub fn as_ptr(&self) -> *mut bindings::module {
         self.module
-    }
-
-    /// Its name.
-    pub fn name(&self) -> &CStr {
-        // SAFETY: By the type invariants the module is valid, and its name is a NUL-terminated
-        // string that lives as long as it does.
-        unsafe { CStr::from_char_ptr(ffi::rust_pgmap_module_name(self.module)) }
     }
 }
 

@@ -56,7 +56,7 @@ impl Page {
     /// The caller owns a reference on the page, so that its count is above zero.
     pub unsafe fn get(&self) {
         // SAFETY: The page is valid by the type invariants; a count above zero may be raised.
-        unsafe { ffi::rust_pgmap_page_ref_inc_return(self.as_ptr()) };
+        unsafe { ffi::rust_pgmap_page_ref_inc(self.as_ptr()) };
     }
 
     /// Puts a reference; the last one frees the page (for ZONE_DEVICE pages: calls the pgmap's

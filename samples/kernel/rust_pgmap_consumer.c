@@ -119,7 +119,7 @@ static int __init consumer_init(void)
 	hold = h;
 	w = kthread_run(write_folios, h, "rust_pgmap_consumer");
 	if (IS_ERR(w)) {
-		hrtimer_cancel(&release_timer);
+		/* No revoke can have come: the init has not returned. */
 		release_hold(h);
 		rust_pgmap_dev_put(dev);
 		return PTR_ERR(w);

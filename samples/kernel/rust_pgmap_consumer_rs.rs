@@ -60,7 +60,8 @@ mod api {
 
     impl Device {
         pub(crate) fn get() -> Result<Self> {
-            // SAFETY: Callable in any context.
+            // SAFETY: Any context; this module links against the symbol, so rust_pgmap cannot
+            // exit during the call.
             let ptr = from_err_ptr(unsafe { ffi::rust_pgmap_dev_get() })?;
             // INVARIANT: A reference from `rust_pgmap_dev_get()`.
             Ok(Self {

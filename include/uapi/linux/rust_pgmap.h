@@ -24,7 +24,7 @@ struct rust_pgmap_status {
 	__u32 state;       /* RUST_PGMAP_STATE_* */
 	__u32 generation;  /* pgmaps created so far; ATTACH adds one */
 	__u64 nr_pages;    /* pages in the region */
-	__u64 requested;   /* 0->1 transitions, each holding a pgmap reference */
+	__u64 requested;   /* folios handed out (refmode=folio: each with a pgmap reference) */
 	__u64 freed;       /* 1->0 transitions seen by page_free */
 	__u64 outstanding; /* requested - freed */
 	__u64 pinned;      /* pages held by PIN, over all open files */
