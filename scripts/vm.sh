@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# vm.sh FLAVOR MODE [--no-memmap]: boots the FLAVOR kernel with virtme-ng under TCG and runs
+# vm.sh FLAVOR MODE: boots the FLAVOR kernel with virtme-ng under TCG and runs
 # scripts/guest/MODE.sh in it. The guest writes its output to build/FLAVOR/guest-MODE/, the
 # serial console goes to console.log there. A guest that outlives $RUST_PGMAP_VM_TIMEOUT
 # seconds is killed and reported with its last console lines.
@@ -19,16 +19,12 @@
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-flavor=${1:?usage: vm.sh FLAVOR MODE [--no-memmap]}
-mode=${2:?usage: vm.sh FLAVOR MODE [--no-memmap]}
+flavor=${1:?usage: vm.sh FLAVOR MODE}
+mode=${2:?usage: vm.sh FLAVOR MODE}
 memmap=${RUST_PGMAP_MEMMAP:-512M!1G 2176M!4G}
 memory=${RUST_PGMAP_VM_MEMORY:-4608M}
 case=${RUST_PGMAP_CASE:-}
 tag=$mode${case:+-$case}
-if [ "${3:-}" = --no-memmap ]; then
-	memmap=
-	tag=$tag-nomemmap
-fi
 kdir=$(bash "$ROOT/scripts/kernel.sh" dir "$flavor")
 out=$ROOT/build/$flavor/guest-$tag
 rm -rf "$out"
