@@ -114,6 +114,8 @@ pub trait MiscDevice: Sized {
     }
 
     /// Maps the page of a fault in a mapping made by [`MiscDevice::mmap`].
+    ///
+    /// It may run under the VMA's read lock alone, without the mmap lock.
     fn fault(_device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>, _vmf: &VmFault) -> FaultResult {
         kernel::build_error(VTABLE_DEFAULT_ERROR)
     }
@@ -196,6 +198,7 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
 
     const VM_OPS: bindings::vm_operations_struct = bindings::vm_operations_struct {
         fault: Some(Self::fault_callback),
+        map_pages: Some(Self::map_pages_callback),
         // SAFETY: All-zero is a valid `vm_operations_struct`: no other operations.
         ..unsafe { core::mem::zeroed() }
     };
@@ -338,6 +341,20 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
         // reference to its file, so the file is open and its `private_data` set.
         let device = unsafe { Self::device((*vmf_ref.vma().as_ptr()).vm_file) };
         T::fault(device, vmf_ref).to_raw()
+    }
+
+    /// Maps nothing around a fault: each page is requested by its own fault.
+    ///
+    /// Its presence is what tells 6.12's `vmf_can_call_fault()` that [`MiscDevice::fault`] runs
+    /// under the per-VMA lock alone ("vm_ops that have a ->map_pages have been audited and don't
+    /// need the mmap_lock"), which it does: it only reads the VMA. Without it, every fault that
+    /// the VMA lock handles returns `VM_FAULT_RETRY` and runs again under the mmap lock.
+    extern "C" fn map_pages_callback(
+        _vmf: *mut bindings::vm_fault,
+        _start: usize,
+        _end: usize,
+    ) -> bindings::vm_fault_t {
+        0
     }
 
     /// # Safety
