@@ -229,9 +229,9 @@ pub unsafe extern "C" fn rust_pgmap_hold_page(
     if i >= hold.count() {
         return ptr::null_mut();
     }
-    // SAFETY: The hold's pages follow its first one in the virtually contiguous memmap, and
+    // SAFETY: The hold's folios follow its first one in the virtually contiguous memmap, and
     // `i` is below their count.
-    unsafe { hold.first_page().add(i) }
+    unsafe { hold.first_page().add(i << hold.folio_order()) }
 }
 
 /// `rust_pgmap_hold_kaddr()`.

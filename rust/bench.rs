@@ -52,7 +52,7 @@ impl RequestBench {
 
     fn run(&self, nr: usize, cycles: u64) -> Result<BenchResult> {
         let pgmap = self.device.pgmap();
-        let offset = pgmap.nr_pages().checked_sub(nr).ok_or(EINVAL)?;
+        let offset = pgmap.nr_folios().checked_sub(nr).ok_or(EINVAL)?;
         let loops = cycles.div_ceil(nr as u64);
 
         let start = Ktime::ktime_get();

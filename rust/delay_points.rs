@@ -26,13 +26,17 @@ pub enum DelayPoint {
     RevokeCall,
     /// A fault found its page in use, and is about to share it.
     FaultShare,
+    /// A fault has taken and locked a large folio and dropped the state lock; the core has not
+    /// mapped the folio yet.
+    FaultMapPmd,
 }
 
 impl DelayPoint {
-    const ALL: [DelayPoint; 3] = [
+    const ALL: [DelayPoint; 4] = [
         DelayPoint::RequestReturn,
         DelayPoint::RevokeCall,
         DelayPoint::FaultShare,
+        DelayPoint::FaultMapPmd,
     ];
 
     fn name(self) -> &'static str {
@@ -40,6 +44,7 @@ impl DelayPoint {
             DelayPoint::RequestReturn => "request_return",
             DelayPoint::RevokeCall => "revoke_call",
             DelayPoint::FaultShare => "fault_share",
+            DelayPoint::FaultMapPmd => "fault_map_pmd",
         }
     }
 }

@@ -13,6 +13,7 @@
 use crate::{
     compat::{
         debugfs::{DebugfsShow, SeqWriter},
+        dev_pagemap::FolioSize,
         region::LegacyPmemRegion,
         shared_mapping::SharedMapping,
     },
@@ -116,6 +117,8 @@ pub struct PgmapDevice {
     mapping: Arc<SharedMapping>,
     /// The same for every pgmap of the device.
     mode: RefMode,
+    /// The same for every pgmap of the device.
+    folio_size: FolioSize,
     generation: AtomicU32,
     /// Pages held by the test device's PIN, over all open files.
     pub(crate) pinned: AtomicU64,
@@ -127,10 +130,15 @@ pub struct PgmapDevice {
 
 impl PgmapDevice {
     /// Creates the first pgmap over `region`.
-    pub fn new(region: LegacyPmemRegion, mode: RefMode) -> Result<impl PinInit<Self, Error>> {
+    pub fn new(
+        region: LegacyPmemRegion,
+        mode: RefMode,
+        folio_size: FolioSize,
+    ) -> Result<impl PinInit<Self, Error>> {
         let region = Arc::new(region, GFP_KERNEL)?;
         let mapping = Arc::new(SharedMapping::new()?, GFP_KERNEL)?;
-        let pgmap = Self::create_pgmap(&region, &mapping, mode)?;
+        mapping.set_size(region.range().size);
+        let pgmap = Self::create_pgmap(&region, &mapping, mode, folio_size)?;
         Ok(try_pin_init!(Self {
             holds <- new_mutex!(HoldRegistry {
                 next_id: 0,
@@ -141,6 +149,7 @@ impl PgmapDevice {
             current <- new_mutex!(pgmap),
             mapping,
             mode,
+            folio_size,
             generation: AtomicU32::new(1),
             pinned: AtomicU64::new(0),
             held: AtomicU64::new(0),
@@ -152,9 +161,16 @@ impl PgmapDevice {
         region: &Arc<LegacyPmemRegion>,
         mapping: &Arc<SharedMapping>,
         mode: RefMode,
+        folio_size: FolioSize,
     ) -> Result<Arc<DevicePgmap>> {
         Arc::pin_init(
-            Pgmap::new(region.clone(), FreeStats::default(), mode, mapping.clone())?,
+            Pgmap::new(
+                region.clone(),
+                FreeStats::default(),
+                mode,
+                mapping.clone(),
+                folio_size,
+            )?,
             GFP_KERNEL,
         )
     }
@@ -162,6 +178,11 @@ impl PgmapDevice {
     /// How the device's busy pages keep its pgmap alive.
     pub fn mode(&self) -> RefMode {
         self.mode
+    }
+
+    /// The size of the device's folios.
+    pub fn folio_size(&self) -> FolioSize {
+        self.folio_size
     }
 
     /// The claimed region.
@@ -253,8 +274,12 @@ impl PgmapDevice {
         pgmap.kill();
         // After the kill no request can add a hold, so one pass asks them all.
         self.revoke_holds()?;
-        // After the kill no fault can map a page again, so one zap catches them all.
+        // After the kill no fault can take a page again. A fault that took a large folio before
+        // maps it after it dropped the state lock: the second zap, after those faults, finds it.
         self.mapping.zap_all();
+        if pgmap.wait_for_faults() {
+            self.mapping.zap_all();
+        }
         let waited = pgmap.teardown(&|text| {
             // Truncated text is still worth logging.
             let _ = write!(text, "{}", LiveHolds(self));
@@ -272,7 +297,7 @@ impl PgmapDevice {
         if current.state() != PgmapState::Dead {
             return Err(EBUSY);
         }
-        *current = Self::create_pgmap(&self.region, &self.mapping, self.mode)?;
+        *current = Self::create_pgmap(&self.region, &self.mapping, self.mode, self.folio_size)?;
         let generation = self
             .generation
             .fetch_add(1, Ordering::Relaxed)

@@ -80,3 +80,10 @@ pub(crate) fn region_param() -> u32 {
     // SAFETY: Reads a module parameter, which only changes at load time.
     unsafe { rust_pgmap_region_param() }
 }
+
+/// The `folio_size` module parameter, as given.
+pub(crate) fn folio_size_param() -> &'static kernel::str::CStr {
+    // SAFETY: A charp module parameter is a NUL-terminated string that only changes at load
+    // time, before any caller runs.
+    unsafe { kernel::str::CStr::from_char_ptr(rust_pgmap_folio_size_param()) }
+}

@@ -12,6 +12,7 @@
 #include <linux/hardirq.h>
 #include <linux/highmem.h>
 #include <linux/hrtimer.h>
+#include <linux/huge_mm.h>
 #include <linux/irq_work.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -189,9 +190,13 @@ struct address_space *rust_pgmap_inode_mapping(struct inode *inode)
 	return inode->i_mapping;
 }
 
+/*
+ * A tail page's pgmap word is its compound_head: the pgmap of a large folio is read from its
+ * head.
+ */
 struct dev_pagemap *rust_pgmap_page_zone_device_pgmap(struct page *page)
 {
-	return is_zone_device_page(page) ? page->pgmap : NULL;
+	return is_zone_device_page(page) ? page_folio(page)->page.pgmap : NULL;
 }
 
 bool rust_pgmap_page_maybe_dma_pinned(struct page *page)
@@ -335,6 +340,16 @@ static unsigned int region;
 module_param(region, uint, 0444);
 MODULE_PARM_DESC(region, "index of the memmap=<size>!<start> region to claim (default 0)");
 
+/* The size of the pgmap's folios: see FolioSize in compat/dev_pagemap.rs. */
+static char *folio_size_param = "4K";
+module_param_named(folio_size, folio_size_param, charp, 0444);
+MODULE_PARM_DESC(folio_size, "4K (the default) or 2M: folios of 2 MiB, mapped by PMD");
+
+const char *rust_pgmap_folio_size_param(void)
+{
+	return folio_size_param;
+}
+
 unsigned int rust_pgmap_region_param(void)
 {
 	return region;
@@ -369,4 +384,48 @@ int rust_pgmap_module_try_get_live(struct module *mod)
 	default:
 		return 0;
 	}
+}
+
+void rust_pgmap_inode_set_size(struct inode *inode, loff_t size)
+{
+	inode_lock(inode);
+	i_size_write(inode, size);
+	inode_unlock(inode);
+}
+
+/*
+ * Whether finish_fault() will map the folio of this fault by PMD: do_set_pmd() maps it if THP
+ * is not disabled for the VMA, the PMD range is inside the VMA and aligned with the file
+ * offset, and no page table sits where the PMD goes (a concurrent fault that installed the PMD
+ * first is fine: finish_fault() then returns VM_FAULT_NOPAGE). Its other conditions (a folio of
+ * PMD order, not poisoned, inside i_size) are the caller's. The answer holds until the fault
+ * returns if it runs under the mmap lock, which prctl(PR_SET_THP_DISABLE) and madvise() take
+ * for writing.
+ */
+bool rust_pgmap_fault_maps_pmd(struct vm_fault *vmf)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	pmd_t pmd = pmdp_get_lockless(vmf->pmd);
+
+	/* thp_disabled_by_hw() reads a flag word that modules cannot: its cause instead. */
+	if (!has_transparent_hugepage() || vma_thp_disabled(vma, vma->vm_flags))
+		return false;
+	if (!thp_vma_suitable_order(vma, vmf->address & HPAGE_PMD_MASK, PMD_ORDER))
+		return false;
+	return pmd_none(pmd) || pmd_trans_huge(pmd);
+}
+
+void rust_pgmap_fault_set_page(struct vm_fault *vmf, struct page *page)
+{
+	vmf->page = page;
+}
+
+void rust_pgmap_folio_lock(struct page *page)
+{
+	folio_lock(page_folio(page));
+}
+
+void rust_pgmap_folio_unlock(struct page *page)
+{
+	folio_unlock(page_folio(page));
 }

@@ -77,6 +77,12 @@ void rust_pgmap_debugfs_remove(struct dentry *dentry);
 int rust_pgmap_seq_write(struct seq_file *seq, const char *s, size_t len);
 
 unsigned int rust_pgmap_region_param(void);
+const char *rust_pgmap_folio_size_param(void);
+void rust_pgmap_inode_set_size(struct inode *inode, loff_t size);
+bool rust_pgmap_fault_maps_pmd(struct vm_fault *vmf);
+void rust_pgmap_fault_set_page(struct vm_fault *vmf, struct page *page);
+void rust_pgmap_folio_lock(struct page *page);
+void rust_pgmap_folio_unlock(struct page *page);
 const char *rust_pgmap_refmode_param(void);
 
 /* Calls fn(data) in hard interrupt context, as a device's completion interrupt would. */

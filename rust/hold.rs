@@ -129,6 +129,7 @@ impl Owner {
 pub struct Hold {
     folios: DropOnce<Folios>,
     first_page: *mut bindings::page,
+    folio_order: u32,
     offset: usize,
     nr: usize,
     owner: Owner,
@@ -173,10 +174,12 @@ impl UnarmedHold {
     ) -> Result<Self> {
         let nr = folios.count();
         let first_page = folios.page(0).as_ptr();
+        let folio_order = folios.order();
         let hold = Arc::pin_init(
             try_pin_init!(Hold {
                 folios: DropOnce::new(folios),
                 first_page,
+                folio_order,
                 offset,
                 nr,
                 owner,
@@ -330,6 +333,12 @@ impl Hold {
     /// The first folio's struct page, for the C API; the rest follow it in the memmap.
     pub fn first_page(&self) -> *mut bindings::page {
         self.first_page
+    }
+
+    /// The order of the held folios: the head of folio `i` is `i << folio_order` pages after
+    /// [`Hold::first_page`].
+    pub fn folio_order(&self) -> u32 {
+        self.folio_order
     }
 
     /// The offset of the first folio in the region, in pages.

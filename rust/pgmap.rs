@@ -47,7 +47,7 @@ pub use request::{Folios, LiveGuard};
 
 use crate::compat::{
     completion::IrqCompletion,
-    dev_pagemap::{dev_pagemap_ops, DevPagemap},
+    dev_pagemap::{dev_pagemap_ops, DevPagemap, FolioSize},
     page::Page,
     region::LegacyPmemRegion,
     shared_mapping::SharedMapping,
@@ -96,7 +96,7 @@ pub trait PgmapOps: Send + Sync + Sized {
     /// softirq or hard interrupt context (I/O completion). Must not sleep, allocate or take a
     /// lock that is not IRQ-safe.
     ///
-    /// `index` is the page's offset in the pgmap.
+    /// `index` is the folio's index in the pgmap (its first page's offset over the folio size).
     fn page_free(&self, index: usize);
 }
 
@@ -189,13 +189,14 @@ impl<T: PgmapOps> Pgmap<T> {
         ops: T,
         mode: RefMode,
         file_mapping: Arc<SharedMapping>,
+        folio_size: FolioSize,
     ) -> Result<impl PinInit<Self, Error>> {
         let nr_pages = (region.range().size / kernel::page::PAGE_SIZE as u64) as usize;
-        let pages = PageStates::new(nr_pages)?;
+        let pages = PageStates::new(nr_pages >> folio_size.order())?;
         // SAFETY: `page_free_callback` may be called with any page of the map, in any context:
         // it finds this `Pgmap<T>`, which the map's pages cannot outlive. The drop of `Pgmap`
         // unmaps the map before the map goes.
-        let pagemap = unsafe { DevPagemap::new(region, &Self::OPS) };
+        let pagemap = unsafe { DevPagemap::new(region, &Self::OPS, folio_size)? };
         Ok(try_pin_init!(Self {
             state <- new_mutex!(PgmapState::Live),
             dying: AtomicBool::new(false),
@@ -214,6 +215,16 @@ impl<T: PgmapOps> Pgmap<T> {
     /// Number of pages in the pgmap.
     pub fn nr_pages(&self) -> usize {
         self.pagemap.nr_pages()
+    }
+
+    /// Number of folios in the pgmap: what requests, the counters and the drain count.
+    pub fn nr_folios(&self) -> usize {
+        self.pagemap.nr_folios()
+    }
+
+    /// The size of the pgmap's folios.
+    pub fn folio_size(&self) -> FolioSize {
+        self.pagemap.folio_size()
     }
 
     /// The operations given at creation.

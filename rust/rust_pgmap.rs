@@ -21,6 +21,7 @@ use api::LeftHolds;
 use bench::RequestBench;
 use compat::{
     debugfs::{DebugfsDir, DebugfsFile},
+    dev_pagemap::FolioSize,
     miscdevice::MiscDeviceRegistration,
     module::ModuleNotifier,
     region::LegacyPmemRegion,
@@ -58,6 +59,13 @@ impl kernel::Module for RustPgmap {
             );
             return Err(EINVAL);
         };
+        let Some(folio_size) = FolioSize::parse(ffi::folio_size_param()) else {
+            pr_err!(
+                "folio_size={:?}: not a folio size; use 4K or 2M\n",
+                ffi::folio_size_param()
+            );
+            return Err(EINVAL);
+        };
         let index = ffi::region_param();
         let region = LegacyPmemRegion::claim(c_str!("rust_pgmap"), index).inspect_err(|err| {
             if *err == ENODEV {
@@ -70,7 +78,19 @@ impl kernel::Module for RustPgmap {
             }
         })?;
         let range = region.range();
-        let device = Arc::pin_init(PgmapDevice::new(region, mode)?, GFP_KERNEL)?;
+        if range.start % folio_size.bytes() as u64 != 0
+            || range.size % folio_size.bytes() as u64 != 0
+        {
+            pr_err!(
+                "folio_size={}: pmem region {} at {:#x}, {:#x} bytes, is not aligned to it\n",
+                folio_size.name(),
+                index,
+                range.start,
+                range.size
+            );
+            return Err(EINVAL);
+        }
+        let device = Arc::pin_init(PgmapDevice::new(region, mode, folio_size)?, GFP_KERNEL)?;
         let nr_pages = device.region().range().size as usize / kernel::page::PAGE_SIZE;
         let dir = Arc::new(DebugfsDir::new(c_str!("rust_pgmap")), GFP_KERNEL)?;
         let outstanding = KBox::pin_init(
@@ -102,11 +122,12 @@ impl kernel::Module for RustPgmap {
             KBox::pin_init(ModuleNotifier::new(LeftHolds(device.clone())), GFP_KERNEL)?;
         api::publish(device);
         pr_info!(
-            "registered /dev/rust_pgmap: pmem {:#x}-{:#x}, {} pages, refmode {}\n",
+            "registered /dev/rust_pgmap: pmem {:#x}-{:#x}, {} pages, refmode {}, folio_size {}\n",
             range.start,
             range.start + range.size - 1,
             nr_pages,
-            mode.name()
+            mode.name(),
+            folio_size.name()
         );
         Ok(Self {
             _bench: bench,

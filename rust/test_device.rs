@@ -5,6 +5,7 @@
 
 use crate::{
     compat::{
+        dev_pagemap::FolioSize,
         hardirq,
         miscdevice::{File, MiscDevice, SysfsWriter},
         mm::{flags, FaultResult, VmFault, VmaNew},
@@ -131,7 +132,18 @@ impl OpenFile {
             UserSlice::new(arg, core::mem::size_of::<ffi::rust_pgmap_request>()).reader_writer();
         let mut req: ffi::rust_pgmap_request = reader.read()?;
         let offset = usize::try_from(req.offset).map_err(|_| EINVAL)?;
-        let nr = usize::try_from(req.npages).map_err(|_| EINVAL)?;
+        let npages = usize::try_from(req.npages).map_err(|_| EINVAL)?;
+        let folio_size = self.device.folio_size();
+        if (offset | npages) % folio_size.pages() != 0 {
+            return refuse!(
+                EINVAL,
+                "request refused: offset {} and {} pages are not whole {} folios\n",
+                offset,
+                npages,
+                folio_size.name()
+            );
+        }
+        let (offset, nr) = (offset >> folio_size.order(), npages >> folio_size.order());
         // The same request as the exported API's, with no revoke: a teardown waits for user
         // space to RELEASE or close.
         let hold = self
@@ -302,7 +314,17 @@ impl MiscDevice for TestDevice {
                 vma.pgoff()
             );
         }
-        vma.set_mixedmap();
+        let folio_size = file.device.folio_size();
+        if folio_size == FolioSize::Base {
+            vma.set_mixedmap();
+        } else if vma.pgoff() % folio_size.pages() != 0 {
+            return refuse!(
+                EINVAL,
+                "mmap refused: offset page {} is not on a {} folio\n",
+                vma.pgoff(),
+                folio_size.name()
+            );
+        }
         vma.set_dontexpand();
         vma.set_dontdump();
         Ok(())
@@ -310,17 +332,29 @@ impl MiscDevice for TestDevice {
 
     fn fault(file: Pin<&OpenFile>, vmf: &VmFault) -> FaultResult {
         let pgmap = file.device.pgmap();
+        let order = pgmap.folio_size().order();
+        // A large folio that the core would map by PTE: the vmemmap optimisation shares the
+        // struct pages of its tails, whose per-page map counts would then alias. Refused, as
+        // device-dax 2M refuses a misaligned fault.
+        if order != 0 && !vmf.maps_pmd() {
+            return FaultResult::SigBus;
+        }
         // Held across the insertion: a kill either waits for us, or we see it and fail.
         let Ok(live) = pgmap.access() else {
             return FaultResult::SigBus;
         };
-        let folio = match live.get_or_request_folio(vmf.pgoff()) {
+        let folio = match live.get_or_request_folio(vmf.pgoff() >> order) {
             Ok(folio) => folio,
             // Its free is still in flight: let the access fault again.
             Err(EAGAIN) => return FaultResult::NoPage,
             // Beyond the region, like a file mapped past its end.
             Err(_) => return FaultResult::SigBus,
         };
+        if order != 0 {
+            // The core maps the folio after we return, without the state lock: the teardown
+            // waits for the folio's lock, which the core drops once it has mapped it.
+            return folio.into_fault_page(live, vmf, vmf.pgoff() & ((1 << order) - 1));
+        }
         // `mmap` set `VM_MIXEDMAP`, and nothing can clear it.
         let Some(vma) = vmf.vma().as_mixedmap_vma() else {
             return FaultResult::SigBus;
@@ -342,6 +376,7 @@ impl MiscDevice for TestDevice {
         };
         writeln!(out, "state {state}")?;
         writeln!(out, "refmode {}", device.mode().name())?;
+        writeln!(out, "folio_size {}", device.folio_size().name())?;
         writeln!(out, "generation {}", s.generation)?;
         writeln!(out, "nr_pages {}", s.nr_pages)?;
         writeln!(out, "requested {}", s.requested)?;

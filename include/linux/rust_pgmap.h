@@ -63,7 +63,8 @@ struct rust_pgmap_hold *__rust_pgmap_request_folios(struct rust_pgmap_dev *dev,
 /**
  * rust_pgmap_request_folios() - hold consecutive idle folios of the device's pgmap
  * @dev: the device
- * @offset: the first folio, in pages from the start of the region
+ * @offset: the first folio, counted in folios from the start of the region (the module
+ *	parameter folio_size gives their size: 4K, the default, or 2M)
  * @nr: how many folios
  * @ops: the holder's operations, or NULL: a hold without @ops is simply waited for
  * @data: passed to @ops
@@ -90,12 +91,13 @@ struct rust_pgmap_hold *__rust_pgmap_request_folios(struct rust_pgmap_dev *dev,
 unsigned long rust_pgmap_hold_nr(const struct rust_pgmap_hold *hold);
 
 /**
- * rust_pgmap_hold_page() - a held page
+ * rust_pgmap_hold_page() - the first page of a held folio
  * @hold: the hold
- * @i: its index in the hold, below rust_pgmap_hold_nr()
+ * @i: the folio's index in the hold, below rust_pgmap_hold_nr()
  *
  * Context: any.
- * Return: the page, valid until the hold is released; NULL if @i is out of range.
+ * Return: the folio's head page (folio_size(page_folio()) gives its size), valid until the hold
+ * is released; NULL if @i is out of range.
  */
 struct page *rust_pgmap_hold_page(const struct rust_pgmap_hold *hold, unsigned long i);
 

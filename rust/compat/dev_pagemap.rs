@@ -21,6 +21,53 @@ use kernel::{
 
 pub use bindings::dev_pagemap_ops;
 
+/// The size of a map's folios.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FolioSize {
+    /// One page each: device-dax's `-a 4K`.
+    Base,
+    /// 2 MiB each, mappable by one PMD: device-dax's default alignment. The memmap is built of
+    /// compound pages (`vmemmap_shift`), whose tails the vmemmap optimisation shares.
+    Pmd,
+}
+
+impl FolioSize {
+    /// Parses the `folio_size` module parameter: `4K` or `2M`.
+    pub fn parse(name: &kernel::str::CStr) -> Option<Self> {
+        match name.as_bytes() {
+            b"4K" | b"4k" => Some(Self::Base),
+            b"2M" | b"2m" => Some(Self::Pmd),
+            _ => None,
+        }
+    }
+
+    /// The name that [`FolioSize::parse`] takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Base => "4K",
+            Self::Pmd => "2M",
+        }
+    }
+
+    /// The folio order: `log2` of its number of pages.
+    pub fn order(self) -> u32 {
+        match self {
+            Self::Base => 0,
+            Self::Pmd => bindings::PMD_SHIFT - bindings::PAGE_SHIFT,
+        }
+    }
+
+    /// The number of pages in a folio.
+    pub fn pages(self) -> usize {
+        1 << self.order()
+    }
+
+    /// The size of a folio in bytes.
+    pub fn bytes(self) -> usize {
+        PAGE_SIZE << self.order()
+    }
+}
+
 /// A `MEMORY_DEVICE_GENERIC` `struct dev_pagemap` over a claimed region, with its memmap.
 ///
 /// Its pages idle at refcount 1 (`memmap_init_zone_device()`), and `memremap_pages()` takes
@@ -31,7 +78,8 @@ pub use bindings::dev_pagemap_ops;
 /// # Invariants
 ///
 /// - `inner` was set up by `memremap_pages()` over `region`'s range, whose pages are the
-///   `nr_pages` from `first_pfn`, with the `ops` given to [`DevPagemap::new`]; it does not move.
+///   `nr_pages` from `first_pfn`, with the `ops` given to [`DevPagemap::new`], in folios of
+///   `folio_size`, of which `nr_pages` and `first_pfn` are multiples; it does not move.
 /// - `unmapped` is set once, by the one call that then runs `memunmap_pages()` on it.
 /// - Its owner calls [`DevPagemap::unmap`] before it drops it (the rule of
 ///   [`DevPagemap::new`]): the memmap points to `inner`, which goes with the drop.
@@ -41,6 +89,7 @@ pub struct DevPagemap {
     region: Arc<LegacyPmemRegion>,
     first_pfn: usize,
     nr_pages: usize,
+    folio_size: FolioSize,
     unmapped: AtomicBool,
     // Last: `memremap_pages()` runs when the rest is set.
     #[pin]
@@ -54,7 +103,8 @@ unsafe impl Send for DevPagemap {}
 unsafe impl Sync for DevPagemap {}
 
 impl DevPagemap {
-    /// Creates the struct pages of `region`, whose last put calls `ops.page_free`.
+    /// Creates the struct pages of `region` in folios of `folio_size`, whose last put calls
+    /// `ops.page_free`. `EINVAL` if the region is not aligned to the folio size.
     ///
     /// # Safety
     ///
@@ -63,23 +113,32 @@ impl DevPagemap {
     pub unsafe fn new(
         region: Arc<LegacyPmemRegion>,
         ops: &'static dev_pagemap_ops,
-    ) -> impl PinInit<Self, Error> {
+        folio_size: FolioSize,
+    ) -> Result<impl PinInit<Self, Error>> {
         let range = region.range();
+        let folio_bytes = folio_size.bytes() as u64;
+        if range.start % folio_bytes != 0 || range.size % folio_bytes != 0 {
+            return Err(EINVAL);
+        }
         let first_pfn = (range.start / PAGE_SIZE as u64) as usize;
         let nr_pages = (range.size / PAGE_SIZE as u64) as usize;
-        try_pin_init!(Self {
+        // The macro below shadows each field's name with a reference to the field.
+        let memmap_folio_size = folio_size;
+        Ok(try_pin_init!(Self {
             region,
             first_pfn,
             nr_pages,
+            folio_size,
             unmapped: AtomicBool::new(false),
-            inner <- Self::memremap(range.start, range.size, ops),
-        })
+            inner <- Self::memremap(range.start, range.size, ops, memmap_folio_size),
+        }))
     }
 
     fn memremap(
         start: u64,
         size: u64,
         ops: &'static dev_pagemap_ops,
+        folio_size: FolioSize,
     ) -> impl PinInit<Opaque<bindings::dev_pagemap>, Error> {
         let init = move |slot: *mut Opaque<bindings::dev_pagemap>| {
             let pagemap = Opaque::raw_get(slot);
@@ -95,6 +154,7 @@ impl DevPagemap {
             };
             pm.nr_range = 1;
             pm.ops = ops;
+            pm.vmemmap_shift = folio_size.order() as _;
             // SAFETY: `slot` is valid for writes.
             unsafe { pagemap.write(pm) };
             // SAFETY: The pagemap is set up, and `slot` is pinned, so it stays where the
@@ -112,6 +172,16 @@ impl DevPagemap {
     /// The number of pages.
     pub fn nr_pages(&self) -> usize {
         self.nr_pages
+    }
+
+    /// The number of folios.
+    pub fn nr_folios(&self) -> usize {
+        self.nr_pages >> self.folio_size.order()
+    }
+
+    /// The size of the folios.
+    pub fn folio_size(&self) -> FolioSize {
+        self.folio_size
     }
 
     /// The first page frame number.
@@ -142,9 +212,9 @@ impl DevPagemap {
         unsafe { ffi::rust_pgmap_page_pgmap(page) }
     }
 
-    /// The offset of `page`, a page of this map, from the first.
-    pub fn index_of(&self, page: &Page) -> usize {
-        page.pfn() - self.first_pfn
+    /// The index of the folio of `page`, a page of this map.
+    pub fn folio_index_of(&self, page: &Page) -> usize {
+        (page.pfn() - self.first_pfn) >> self.folio_size.order()
     }
 
     /// Whether `page` is one of this map's pages.
@@ -152,14 +222,15 @@ impl DevPagemap {
         page.zone_device_pgmap() == self.inner.get()
     }
 
-    /// The struct page at `index`.
+    /// The head page of folio `index`.
     ///
     /// # Safety
     ///
-    /// `index < nr_pages`, and the map is not unmapped while the borrow lives.
-    pub unsafe fn page(&self, index: usize) -> &Page {
+    /// `index < nr_folios`, and the map is not unmapped while the borrow lives.
+    pub unsafe fn folio(&self, index: usize) -> &Page {
+        let pfn = self.first_pfn + (index << self.folio_size.order());
         // SAFETY: The caller guarantees that the page is in the range, whose memmap exists.
-        unsafe { Page::from_raw(ffi::rust_pgmap_pfn_to_page(self.first_pfn + index)) }
+        unsafe { Page::from_raw(ffi::rust_pgmap_pfn_to_page(pfn)) }
     }
 
     /// Takes `nr` references of the map's own count, which `memunmap_pages()` then waits for.

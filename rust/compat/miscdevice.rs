@@ -15,7 +15,7 @@
 
 use crate::{
     compat::{
-        mm::{FaultResult, VmFault, VmaNew},
+        mm::{flags, FaultResult, VmFault, VmaNew},
         shared_mapping::SharedMapping,
     },
     ffi,
@@ -108,7 +108,9 @@ pub trait MiscDevice: Sized {
         kernel::build_error(VTABLE_DEFAULT_ERROR)
     }
 
-    /// Checks and sets up a new mapping. Pages are then mapped by [`MiscDevice::fault`].
+    /// Checks and sets up a new mapping. Pages are then mapped by [`MiscDevice::fault`]: with
+    /// `vm_insert_page()` if the mapping sets `VM_MIXEDMAP`, else by handing 2 MiB folios to the
+    /// core ([`VmFault::set_page`]), which maps them by PMD; such a VMA splits only at 2 MiB.
     fn mmap(_device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>, _vma: &VmaNew) -> Result {
         kernel::build_error(VTABLE_DEFAULT_ERROR)
     }
@@ -191,14 +193,32 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
             } else {
                 None
             },
+            // 2 MiB-aligned addresses for mappings of 2 MiB or more, where PMDs can map them.
+            get_unmapped_area: if T::HAS_MMAP {
+                Some(bindings::thp_get_unmapped_area)
+            } else {
+                None
+            },
             // SAFETY: All-zero is a valid `file_operations`: no other operations.
             ..unsafe { core::mem::zeroed() }
         }
     }
 
+    /// The operations of a `VM_MIXEDMAP` VMA, whose faults insert 4 KiB pages.
     const VM_OPS: bindings::vm_operations_struct = bindings::vm_operations_struct {
         fault: Some(Self::fault_callback),
         map_pages: Some(Self::map_pages_callback),
+        // SAFETY: All-zero is a valid `vm_operations_struct`: no other operations.
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    /// The operations of any other VMA, whose faults hand 2 MiB folios to the core to map by
+    /// PMD ([`VmFault::set_page`]). No `map_pages`: the faults run under the mmap lock, so that
+    /// nothing (`prctl(PR_SET_THP_DISABLE)`) changes between the fault's checks
+    /// ([`VmFault::maps_pmd`]) and the core's mapping; and the VMA splits only at 2 MiB.
+    const VM_OPS_PMD: bindings::vm_operations_struct = bindings::vm_operations_struct {
+        fault: Some(Self::fault_callback),
+        may_split: Some(Self::may_split_callback),
         // SAFETY: All-zero is a valid `vm_operations_struct`: no other operations.
         ..unsafe { core::mem::zeroed() }
     };
@@ -326,8 +346,13 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
         if let Err(err) = T::mmap(device, vma_ref) {
             return err.to_errno();
         }
+        let ops = if vma_ref.flags() & flags::MIXEDMAP != 0 {
+            &Self::VM_OPS
+        } else {
+            &Self::VM_OPS_PMD
+        };
         // SAFETY: The VMA is not visible yet; the table is a constant with static lifetime.
-        unsafe { (*vma).vm_ops = &Self::VM_OPS };
+        unsafe { (*vma).vm_ops = ops };
         0
     }
 
@@ -341,6 +366,18 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
         // reference to its file, so the file is open and its `private_data` set.
         let device = unsafe { Self::device((*vmf_ref.vma().as_ptr()).vm_file) };
         T::fault(device, vmf_ref).to_raw()
+    }
+
+    /// Refuses to split a PMD-mapped VMA inside a 2 MiB folio: `munmap()`, `mprotect()` and
+    /// `mremap()` of part of a folio fail with `EINVAL`, as device-dax's do.
+    extern "C" fn may_split_callback(
+        _vma: *mut bindings::vm_area_struct,
+        addr: ffi::c_ulong,
+    ) -> ffi::c_int {
+        if addr % (PAGE_SIZE << (bindings::PMD_SHIFT - bindings::PAGE_SHIFT)) != 0 {
+            return EINVAL.to_errno();
+        }
+        0
     }
 
     /// Maps nothing around a fault: each page is requested by its own fault.

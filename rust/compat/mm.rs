@@ -11,7 +11,10 @@
 //! C headers: [`include/linux/mm.h`](srctree/include/linux/mm.h),
 //! [`include/linux/mm_types.h`](srctree/include/linux/mm_types.h).
 
-use crate::{compat::page::Page, ffi};
+use crate::{
+    compat::page::{FolioLock, Page},
+    ffi,
+};
 use core::ops::Deref;
 use kernel::{bindings, error::to_result, prelude::*, types::Opaque};
 
@@ -232,6 +235,35 @@ impl VmFault {
         // SAFETY: The `vm_fault` is valid by the type invariants.
         unsafe { (*self.0.get()).__bindgen_anon_1.pgoff }
     }
+
+    /// Whether `finish_fault()` will map a 2 MiB folio handed over with [`VmFault::set_page`] by
+    /// one PMD, rather than one PTE: THP is not disabled for the VMA, the 2 MiB around the
+    /// address are inside it and aligned with the file offset, and no page table sits where the
+    /// PMD goes. The answer holds for the rest of the fault if the fault holds the mmap lock.
+    pub fn maps_pmd(&self) -> bool {
+        // SAFETY: The `vm_fault` is valid, and its VMA and page table locked against removal,
+        // by the type invariants.
+        unsafe { ffi::rust_pgmap_fault_maps_pmd(self.0.get()) }
+    }
+
+    /// Hands `page` to the core's fault path, which maps it (`finish_fault()`) and then
+    /// unlocks its folio, with the reference that the caller owned: the mapping keeps it, and the
+    /// zap drops it. Whoever locks the folio after that finds it mapped.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns a reference on `page`'s folio, which it gives up. The folio names the
+    /// file's mapping and its offset in the file (`mapping`, `index`), the mapping's
+    /// `a_ops->dirty_folio` is set (a write fault calls it) and its inode's size covers the
+    /// folio (beyond it, `finish_fault()` maps one PTE).
+    pub unsafe fn set_page(&self, page: &Page, lock: FolioLock<'_>) -> FaultResult {
+        // SAFETY: The `vm_fault` is valid by the type invariants, and the caller gives up the
+        // reference that `vmf->page` carries to the core.
+        unsafe { ffi::rust_pgmap_fault_set_page(self.0.get(), page.as_ptr()) };
+        // The core unlocks the folio (`VM_FAULT_LOCKED`).
+        core::mem::forget(lock);
+        FaultResult::LockedPage
+    }
 }
 
 /// What a fault handler answers. No upstream counterpart.
@@ -239,6 +271,8 @@ impl VmFault {
 pub enum FaultResult {
     /// The handler installed the page table entry, or wants the access to fault again.
     NoPage,
+    /// The handler set the page for the core to map and unlock ([`VmFault::set_page`]).
+    LockedPage,
     /// The address cannot be backed: the task gets `SIGBUS`.
     SigBus,
     /// Out of memory.
@@ -249,6 +283,7 @@ impl FaultResult {
     pub(crate) fn to_raw(self) -> bindings::vm_fault_t {
         (match self {
             FaultResult::NoPage => bindings::vm_fault_reason_VM_FAULT_NOPAGE,
+            FaultResult::LockedPage => bindings::vm_fault_reason_VM_FAULT_LOCKED,
             FaultResult::SigBus => bindings::vm_fault_reason_VM_FAULT_SIGBUS,
             FaultResult::Oom => bindings::vm_fault_reason_VM_FAULT_OOM,
         }) as bindings::vm_fault_t

@@ -108,3 +108,37 @@ impl Page {
         unsafe { ffi::rust_pgmap_page_zone_device_pgmap(self.as_ptr()) }
     }
 }
+
+/// The lock of a folio (`folio_lock()`), held until the guard drops.
+///
+/// # Invariants
+///
+/// The folio of `page` is locked, by this guard.
+#[must_use = "dropping the guard unlocks the folio at once"]
+pub struct FolioLock<'a> {
+    page: &'a Page,
+}
+
+impl Page {
+    /// Locks the page's folio, sleeping until it can.
+    pub fn lock_folio(&self) -> FolioLock<'_> {
+        // SAFETY: The page is valid by the type invariants; the caller may sleep.
+        unsafe { ffi::rust_pgmap_folio_lock(self.as_ptr()) };
+        // INVARIANT: We just locked the folio.
+        FolioLock { page: self }
+    }
+}
+
+impl FolioLock<'_> {
+    /// The page whose folio is locked.
+    pub fn page(&self) -> &Page {
+        self.page
+    }
+}
+
+impl Drop for FolioLock<'_> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariants we locked the folio, and nobody else unlocks it.
+        unsafe { ffi::rust_pgmap_folio_unlock(self.page.as_ptr()) };
+    }
+}

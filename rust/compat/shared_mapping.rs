@@ -60,6 +60,14 @@ impl SharedMapping {
         unsafe { ffi::rust_pgmap_file_set_mapping(file.as_ptr(), self.as_ptr()) };
     }
 
+    /// Sets the size of the file that the mapping stands for: the core maps a large folio by
+    /// PMD only inside it.
+    pub fn set_size(&self, bytes: u64) {
+        // SAFETY: By the type invariants the inode is valid while we hold it; the helper takes
+        // its lock for the write.
+        unsafe { ffi::rust_pgmap_inode_set_size(self.inode, bytes as _) };
+    }
+
     /// Zaps every user mapping of every adopted file. Later accesses fault again.
     pub fn zap_all(&self) {
         // SAFETY: The mapping is valid while we hold the inode.

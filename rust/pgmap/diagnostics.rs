@@ -15,10 +15,10 @@ impl<T: PgmapOps> Pgmap<T> {
             return;
         }
         self.pages.for_each_busy(|index| {
-            // SAFETY: `index < nr_pages`, and we hold the state lock with the pgmap not dead.
-            let page = unsafe { self.pagemap.page(index) };
+            // SAFETY: `index < nr_folios`, and we hold the state lock with the pgmap not dead.
+            let page = unsafe { self.pagemap.folio(index) };
             f(&BusyPage {
-                index,
+                index: index << self.folio_size().order(),
                 ref_count: page.ref_count(),
                 dma_pinned: page.maybe_dma_pinned(),
                 map_count: page.map_count(),
@@ -37,7 +37,7 @@ impl<T: PgmapOps> Pgmap<T> {
 /// What holds a busy page, read without locking the page: a snapshot, not a guarantee.
 #[derive(Clone, Copy, Debug)]
 pub struct BusyPage {
-    /// Offset of the page in the pgmap.
+    /// Offset in the pgmap of the folio's first page.
     pub index: usize,
     /// Its reference count.
     pub ref_count: i32,

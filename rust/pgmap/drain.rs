@@ -19,6 +19,29 @@ const POLL_MAX_SLEEP_MS: u32 = 16;
 const DRAIN_LOG_PERIOD_MS: u32 = 5000;
 
 impl<T: PgmapOps> Pgmap<T> {
+    /// Waits until every fault that took a large folio before the kill has mapped it, so that a
+    /// zap after this returns finds the mapping. Returns whether the pgmap has large folios (a
+    /// fault of a 4 KiB folio maps it before it drops the state lock that the kill takes).
+    ///
+    /// Such a fault locks the folio under the state lock ([`super::Folios::into_fault_page`]),
+    /// and the core unlocks it once it has mapped it: locking each busy folio once waits for
+    /// them all.
+    pub fn wait_for_faults(&self) -> bool {
+        if self.folio_size().order() == 0 {
+            return false;
+        }
+        let state = self.state.lock();
+        if *state == PgmapState::Dead {
+            return true;
+        }
+        self.pages.for_each_busy(|index| {
+            // SAFETY: `index < nr_folios`, and we hold the state lock with the pgmap not dead.
+            let page = unsafe { self.pagemap.folio(index) };
+            drop(page.lock_folio());
+        });
+        true
+    }
+
     /// Waits until no page of the pgmap is in use, logging every few seconds what is still out.
     ///
     /// [`RefMode::Folio`] waits until `page_free` counted every requested folio, and then for
@@ -81,15 +104,15 @@ impl<T: PgmapOps> Pgmap<T> {
                 loop {
                     index = match unsettled_only {
                         true => self.pages.next_unsettled(index),
-                        false => Some(index).filter(|&i| i < self.nr_pages()),
+                        false => Some(index).filter(|&i| i < self.nr_folios()),
                     }
-                    .unwrap_or(self.nr_pages());
-                    if index == self.nr_pages() {
+                    .unwrap_or(self.nr_folios());
+                    if index == self.nr_folios() {
                         return Ok(());
                     }
-                    // SAFETY: `index < nr_pages`, and we hold the state lock with the pgmap not
+                    // SAFETY: `index < nr_folios`, and we hold the state lock with the pgmap not
                     // dead.
-                    let page = unsafe { self.pagemap.page(index) };
+                    let page = unsafe { self.pagemap.folio(index) };
                     if !self.is_idle(index, page) {
                         break;
                     }

@@ -10,8 +10,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{alloc::KVVec, bindings, prelude::*};
 
 impl<T: PgmapOps> Pgmap<T> {
-    /// Whether the page at `index` is idle: its `page_free` has run since its last request, and
-    /// its count is back at the idle 1.
+    /// Whether folio `index`, whose head is `page`, is idle: its `page_free` has run since its
+    /// last request, and its count is back at the idle 1.
     pub(super) fn is_idle(&self, index: usize, page: &Page) -> bool {
         self.pages.is_idle(index) && page.ref_count() == 1
     }
@@ -44,7 +44,7 @@ impl<T: PgmapOps> Pgmap<T> {
         };
         // SAFETY: As above: the page is valid for the whole call.
         let page = unsafe { Page::from_raw(page) };
-        let index = this.pagemap.index_of(page);
+        let index = this.pagemap.folio_index_of(page);
         this.ops.page_free(index);
         if page.ref_count() != 0 {
             this.freed_live.fetch_add(1, Ordering::Relaxed);
@@ -61,7 +61,7 @@ impl<T: PgmapOps> Pgmap<T> {
     }
 }
 
-/// Two bits per page of a [`Pgmap`]: idle, and unsettled (freed, its count maybe not yet back
+/// Two bits per folio of a [`Pgmap`]: idle, and unsettled (freed, its count maybe not yet back
 /// at 1).
 ///
 /// # Invariants

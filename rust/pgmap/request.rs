@@ -5,7 +5,10 @@
 
 use super::{Pgmap, PgmapOps, PgmapState, RefMode};
 use crate::{
-    compat::page::Page,
+    compat::{
+        mm::{FaultResult, VmFault},
+        page::Page,
+    },
     delay_points::{delay_point, DelayPoint},
 };
 use core::sync::atomic::Ordering;
@@ -41,21 +44,22 @@ pub struct LiveGuard<'a, T: PgmapOps> {
 }
 
 impl<'a, T: PgmapOps> LiveGuard<'a, T> {
-    /// The struct page at `offset`, valid while the guard is held; `ERANGE` beyond the pgmap.
+    /// The head page of folio `offset`, valid while the guard is held; `ERANGE` beyond the
+    /// pgmap.
     fn page(&self, offset: usize) -> Result<&Page> {
         self.check_range(offset, 1)?;
-        // SAFETY: `offset < nr_pages`, and by the type invariants we hold the state lock with
+        // SAFETY: `offset < nr_folios`, and by the type invariants we hold the state lock with
         // the pgmap live for as long as the returned borrow of `self`.
-        Ok(unsafe { self.pgmap.pagemap.page(offset) })
+        Ok(unsafe { self.pgmap.pagemap.folio(offset) })
     }
 
-    /// Checks that `[offset, offset + nr)` is a non-empty range of the pgmap.
+    /// Checks that `[offset, offset + nr)` is a non-empty range of the pgmap's folios.
     fn check_range(&self, offset: usize, nr: usize) -> Result {
         let end = offset.checked_add(nr).ok_or(EINVAL)?;
         if nr == 0 {
             return Err(EINVAL);
         }
-        if end > self.pgmap.nr_pages() {
+        if end > self.pgmap.nr_folios() {
             return Err(ERANGE);
         }
         Ok(())
@@ -79,8 +83,8 @@ impl<'a, T: PgmapOps> LiveGuard<'a, T> {
         Ok(self.hand_out(offset, nr))
     }
 
-    /// Takes a reference on the folio at `offset`, to map it at file page `offset`: shares it if
-    /// it is in use, hands it out if it is idle.
+    /// Takes a reference on folio `offset`, to map it at its file offset: shares it if it is in
+    /// use, hands it out if it is idle.
     ///
     /// `EAGAIN` if its free is still in flight, or a gup-fast walk that raced a zap holds it for
     /// a moment: the caller retries (a fault by returning without a mapping, so that the access
@@ -103,8 +107,12 @@ impl<'a, T: PgmapOps> LiveGuard<'a, T> {
         if !page.try_get() {
             return Err(EAGAIN);
         }
-        // INVARIANT: `try_get()` gave us one reference on the page.
-        let shared = Folios { first: page, nr: 1 };
+        // INVARIANT: `try_get()` gave us one reference on the folio.
+        let shared = Folios {
+            first: page,
+            nr: 1,
+            order: self.pgmap.folio_size().order(),
+        };
         if self.pgmap.pages.is_idle(offset) {
             // Freed meanwhile: put it back (to the idle 1), and let the retry request it.
             drop(shared);
@@ -117,15 +125,16 @@ impl<'a, T: PgmapOps> LiveGuard<'a, T> {
     /// `offset`, which the caller checked.
     fn hand_out(&self, offset: usize, nr: usize) -> Folios {
         let pgmap = self.pgmap;
+        let order = pgmap.folio_size().order();
         for i in offset..offset + nr {
             pgmap.pages.set_busy(i);
             // SAFETY: The range was checked by the caller, and we hold the state lock with the
             // pgmap live.
-            let page = unsafe { pgmap.pagemap.page(i) };
-            // INVARIANT: The page names `file_mapping`, which `pgmap` holds.
-            // SAFETY: The page was idle until just now, so it is mapped nowhere and nobody reads
+            let page = unsafe { pgmap.pagemap.folio(i) };
+            // INVARIANT: The folio names `file_mapping`, which `pgmap` holds.
+            // SAFETY: The folio was idle until just now, so it is mapped nowhere and nobody reads
             // its mapping; by the type invariants of `Pgmap` the mapping outlives the memmap.
-            unsafe { page.set_file_mapping(pgmap.file_mapping.as_ptr(), i) };
+            unsafe { page.set_file_mapping(pgmap.file_mapping.as_ptr(), i << order) };
         }
         pgmap.requested.fetch_add(nr as u64, Ordering::SeqCst);
         if pgmap.mode == RefMode::Folio {
@@ -134,10 +143,10 @@ impl<'a, T: PgmapOps> LiveGuard<'a, T> {
             unsafe { pgmap.pagemap.get_refs(nr) };
         }
         // SAFETY: As above.
-        let first = unsafe { pgmap.pagemap.page(offset) };
-        // INVARIANT: Each page was idle at refcount 1, a reference that nobody owned: the
+        let first = unsafe { pgmap.pagemap.folio(offset) };
+        // INVARIANT: Each folio was idle at refcount 1, a reference that nobody owned: the
         // handle owns it now.
-        Folios { first, nr }
+        Folios { first, nr, order }
     }
 }
 
@@ -147,13 +156,14 @@ impl<'a, T: PgmapOps> LiveGuard<'a, T> {
 ///
 /// # Invariants
 ///
-/// `first` and the `nr - 1` struct pages after it in memory are pgmap pages on which this handle
-/// owns one reference each. (A pgmap's memmap is virtually contiguous: ZONE_DEVICE requires
-/// `SPARSEMEM_VMEMMAP`.)
+/// `first` and the heads of the `nr - 1` folios after it in memory, each `1 << order` struct
+/// pages on, are pgmap folios on which this handle owns one reference each. (A pgmap's memmap is
+/// virtually contiguous: ZONE_DEVICE requires `SPARSEMEM_VMEMMAP`.)
 #[must_use = "dropping the handle puts the folios at once"]
 pub struct Folios {
     first: *const Page,
     nr: usize,
+    order: u32,
 }
 
 // SAFETY: Page references can be put from any context.
@@ -162,20 +172,57 @@ unsafe impl Send for Folios {}
 unsafe impl Sync for Folios {}
 
 impl Folios {
-    /// The `i`th page of the handle.
+    /// The head page of the `i`th folio of the handle.
     ///
     /// # Panics
     ///
     /// If `i` is not below [`Folios::count`].
     pub fn page(&self, i: usize) -> &Page {
         assert!(i < self.nr);
-        // SAFETY: By the type invariants the page is valid and referenced while `self` lives.
-        unsafe { &*self.first.add(i) }
+        // SAFETY: By the type invariants the folio is valid and referenced while `self` lives.
+        unsafe { &*self.first.add(i << self.order) }
     }
 
     /// Number of folios held.
     pub fn count(&self) -> usize {
         self.nr
+    }
+
+    /// The order of the folios held: `log2` of their number of pages.
+    pub fn order(&self) -> u32 {
+        self.order
+    }
+
+    /// Hands the handle's one folio to the core's fault path, which maps it by PMD: its page
+    /// `subpage` is the page of the fault.
+    ///
+    /// The folio is locked before `live`, the guard that the fault took the folio under, is
+    /// dropped, so that a teardown that comes after can wait for the mapping
+    /// ([`Pgmap::wait_for_faults`]) and zap it.
+    ///
+    /// # Panics
+    ///
+    /// If the handle holds more than one folio, or `subpage` is beyond the folio.
+    pub fn into_fault_page<T: PgmapOps>(
+        self,
+        live: LiveGuard<'_, T>,
+        vmf: &VmFault,
+        subpage: usize,
+    ) -> FaultResult {
+        assert!(self.nr == 1 && subpage < 1 << self.order);
+        // SAFETY: By the type invariants the folio is valid and referenced while `self` lives,
+        // and the reference that we give the core below keeps it so; `subpage` is inside it.
+        let (head, page) = unsafe { (&*self.first, &*self.first.add(subpage)) };
+        let lock = head.lock_folio();
+        drop(live);
+        delay_point(DelayPoint::FaultMapPmd);
+        // The core owns the handle's reference from now on.
+        core::mem::forget(self);
+        // SAFETY: The handle owned one reference on the folio, which it gave up just above. The
+        // folio was handed out by a request, which named the shared mapping and the folio's
+        // file offset; the mapping is an anonymous inode's (`noop_dirty_folio`), whose size the
+        // device set to the region's.
+        unsafe { vmf.set_page(page, lock) }
     }
 
     /// Takes and drops one more reference on each folio: the bare refcount cost of a request,
