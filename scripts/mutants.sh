@@ -85,8 +85,15 @@ mutant_stress_time_bound() {
 	expect='too few to prove anything'
 }
 
+mutant_skip_fault_wait() {
+	file=rust/device.rs
+	subst='s/        if pgmap\.wait_for_faults\(\) \{\n            self\.mapping\.zap_all\(\);\n        \}\n//'
+	command='rmmod rust_pgmap; insmod $MODULE folio_size=2M; $KSELFTEST/rust_pgmap/large_folio_test -t a_teardown_zaps_the_mapping_of_a_fault_in_flight; rmmod rust_pgmap; insmod $MODULE'
+	expect='the teardown did not complete'
+}
+
 mutants=(init_fails leak skip_sweep drop_sample_write spurious_ebusy act_before_result_check
-	region_ignored early_completion no_holder_module stress_time_bound)
+	region_ignored early_completion no_holder_module stress_time_bound skip_fault_wait)
 
 want=("$@")
 for name in "${want[@]}"; do

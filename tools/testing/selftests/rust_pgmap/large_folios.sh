@@ -1,0 +1,26 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# large_folio_test with the module reloaded with folio_size=2M, in the suite's refmode; and an
+# unknown folio size refused with EINVAL and one line. Leaves the module loaded as it found it.
+. "$(dirname "$0")/lib.sh"
+
+was_loaded=$(lsmod | grep -c '^rust_pgmap ')
+[ "$was_loaded" = 0 ] || rmmod rust_pgmap || exit 1
+rc=0
+dmesg_mark
+if load_rust_pgmap folio_size=3M 2>/dev/null; then
+	echo "# folio_size=3M was accepted"
+	rmmod rust_pgmap
+	rc=1
+elif ! dmesg_since_mark | grep -q 'folio_size="3M": not a folio size'; then
+	echo "# folio_size=3M: no dmesg line says why it was refused"
+	rc=1
+fi
+if load_rust_pgmap folio_size=2M; then
+	"$(dirname "$0")/large_folio_test" || rc=$?
+	rmmod rust_pgmap || rc=1
+else
+	rc=1
+fi
+[ "$was_loaded" = 0 ] || load_rust_pgmap || rc=1
+exit "$rc"
