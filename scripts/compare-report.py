@@ -19,12 +19,13 @@ HOLDERS = {
     "odirect": "O_DIRECT write to null_blk (1 s completion), 16 pages",
     "longterm": "gup_test PIN_LONGTERM_TEST_START, 16 pages",
 }
-TARGETS = ["anon", "devdax-4K", "devdax-2M", "rust_pgmap"]
+TARGETS = ["anon", "devdax-4K", "devdax-2M", "rust_pgmap", "rust_pgmap-2M"]
 TARGET_NAMES = {
     "anon": "anonymous",
     "devdax-4K": "device-dax 4K",
     "devdax-2M": "device-dax 2M",
     "rust_pgmap": "rust_pgmap",
+    "rust_pgmap-2M": "rust_pgmap 2M",
 }
 
 def _check_results():
@@ -181,17 +182,20 @@ def target_verdict(metric, ratio):
 def performance(perf):
     rows, ratios = [], []
     header = ("| metric | unit | " + " | ".join(TARGET_NAMES[t] for t in TARGETS) +
-              " | rust_pgmap vs device-dax 4K | rust_pgmap vs anonymous | target |")
+              " | rust_pgmap vs device-dax 4K | rust_pgmap vs anonymous | target"
+              " | rust_pgmap 2M vs device-dax 2M |")
     rows.append(header)
-    rows.append("|" + "---|" * (len(TARGETS) + 5))
+    rows.append("|" + "---|" * (len(TARGETS) + 6))
     for metric in METRICS:
         s = {t: metric.summary(perf, target=t) for t in TARGETS}
         vs_dax = speed_ratio(metric, s["rust_pgmap"], s["devdax-4K"])
         vs_anon = speed_ratio(metric, s["rust_pgmap"], s["anon"])
+        large_vs_dax = speed_ratio(metric, s["rust_pgmap-2M"], s["devdax-2M"])
         ratios.append((metric.name, vs_dax, vs_anon, metric))
         rows.append(f"| {metric.name} | {metric.unit} | " +
                     " | ".join(cell(s[t]) for t in TARGETS) +
-                    f" | {fmt(vs_dax)} | {fmt(vs_anon)} | {target_verdict(metric, vs_dax)} |")
+                    f" | {fmt(vs_dax)} | {fmt(vs_anon)} | {target_verdict(metric, vs_dax)}"
+                    f" | {fmt(large_vs_dax)} |")
     return rows, ratios
 
 

@@ -44,7 +44,11 @@ perf_rows() {
 echo "--- benchmarks: anonymous memory, rust_pgmap, device-dax (4K)"
 perf_rows anon rust_pgmap "$dax" | sed "s/target=$dax/target=devdax-4K/" | tee "$OUT/perf.txt"
 
-echo "--- benchmarks: device-dax (2M), the huge-page reference"
+echo "--- benchmarks: device-dax (2M) and rust_pgmap (folio_size=2M)"
 dax=$(devdax_create 2M)
-perf_rows "$dax" | sed "s/target=$dax/target=devdax-2M/" | tee -a "$OUT/perf.txt"
+rmmod rust_pgmap
+insmod "$MODULE" region="$RUST_PGMAP_INDEX" folio_size=2M
+perf_rows "$dax" rust_pgmap |
+	sed -e "s/target=$dax/target=devdax-2M/" -e "s/target=rust_pgmap /target=rust_pgmap-2M /" |
+	tee -a "$OUT/perf.txt"
 rmmod rust_pgmap
