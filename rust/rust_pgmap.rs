@@ -78,9 +78,7 @@ impl kernel::Module for RustPgmap {
             }
         })?;
         let range = region.range();
-        if range.start % folio_size.bytes() as u64 != 0
-            || range.size % folio_size.bytes() as u64 != 0
-        {
+        if !folio_size.divides(&range) {
             pr_err!(
                 "folio_size={}: pmem region {} at {:#x}, {:#x} bytes, is not aligned to it\n",
                 folio_size.name(),

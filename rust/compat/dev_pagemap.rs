@@ -6,7 +6,10 @@
 //! C header: [`include/linux/memremap.h`](srctree/include/linux/memremap.h).
 
 use crate::{
-    compat::{page::Page, region::LegacyPmemRegion},
+    compat::{
+        page::Page,
+        region::{LegacyPmemRegion, PhysRange},
+    },
     ffi,
 };
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -66,6 +69,12 @@ impl FolioSize {
     pub fn bytes(self) -> usize {
         PAGE_SIZE << self.order()
     }
+
+    /// Whether `range` is made of whole folios: starts and ends on a folio boundary.
+    pub fn divides(self, range: &PhysRange) -> bool {
+        let bytes = self.bytes() as u64;
+        range.start % bytes == 0 && range.size % bytes == 0
+    }
 }
 
 /// A `MEMORY_DEVICE_GENERIC` `struct dev_pagemap` over a claimed region, with its memmap.
@@ -116,8 +125,7 @@ impl DevPagemap {
         folio_size: FolioSize,
     ) -> Result<impl PinInit<Self, Error>> {
         let range = region.range();
-        let folio_bytes = folio_size.bytes() as u64;
-        if range.start % folio_bytes != 0 || range.size % folio_bytes != 0 {
+        if !folio_size.divides(&range) {
             return Err(EINVAL);
         }
         let first_pfn = (range.start / PAGE_SIZE as u64) as usize;

@@ -374,7 +374,7 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
         _vma: *mut bindings::vm_area_struct,
         addr: ffi::c_ulong,
     ) -> ffi::c_int {
-        if addr % (PAGE_SIZE << (bindings::PMD_SHIFT - bindings::PAGE_SHIFT)) != 0 {
+        if addr % (1 << bindings::PMD_SHIFT) != 0 {
             return EINVAL.to_errno();
         }
         0

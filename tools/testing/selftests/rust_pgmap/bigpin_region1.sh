@@ -8,8 +8,7 @@ if ! grep -q "memmap=[^ ]* .*memmap=" /proc/cmdline; then
 	echo "# no second memmap= region"
 	exit "$KSFT_SKIP"
 fi
-was_loaded=$(lsmod | grep -c '^rust_pgmap ')
-[ "$was_loaded" = 0 ] || rmmod rust_pgmap || exit 1
+unload_for_reload || exit 1
 # The second region, as the kernel was booted with it.
 second=$(echo "$MEMMAP" | cut -d' ' -f2)
 want=$(($(to_bytes "${second%%!*}") / 4096))
@@ -26,5 +25,5 @@ if load_rust_pgmap region=1; then
 else
 	rc=1
 fi
-[ "$was_loaded" = 0 ] || load_rust_pgmap || rc=1
+restore_module || rc=1
 exit "$rc"

@@ -4,8 +4,7 @@
 # unknown folio size refused with EINVAL and one line. Leaves the module loaded as it found it.
 . "$(dirname "$0")/lib.sh"
 
-was_loaded=$(lsmod | grep -c '^rust_pgmap ')
-[ "$was_loaded" = 0 ] || rmmod rust_pgmap || exit 1
+unload_for_reload || exit 1
 rc=0
 dmesg_mark
 if load_rust_pgmap folio_size=3M 2>/dev/null; then
@@ -22,5 +21,5 @@ if load_rust_pgmap folio_size=2M; then
 else
 	rc=1
 fi
-[ "$was_loaded" = 0 ] || load_rust_pgmap || rc=1
+restore_module || rc=1
 exit "$rc"

@@ -17,6 +17,16 @@ load_rust_pgmap() {
 	insmod "$MODULE" refmode="$REFMODE" "$@"
 }
 
+# For the tests that reload the module with parameters of their own: unload_for_reload unloads
+# it if it is loaded, and restore_module loads it back if it was.
+unload_for_reload() {
+	RUST_PGMAP_WAS_LOADED=$(lsmod | grep -c '^rust_pgmap ')
+	[ "$RUST_PGMAP_WAS_LOADED" = 0 ] || rmmod rust_pgmap
+}
+restore_module() {
+	[ "${RUST_PGMAP_WAS_LOADED:-0}" = 0 ] || load_rust_pgmap
+}
+
 # Converts a memmap size like 512M or 1G to bytes.
 to_bytes() {
 	local n=${1%[KMGkmg]}

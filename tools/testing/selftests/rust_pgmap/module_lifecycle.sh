@@ -14,8 +14,7 @@ ktap_print_header
 ktap_set_plan 7
 
 # Starts from the module unloaded, and leaves it as it found it.
-was_loaded=$(lsmod | grep -c '^rust_pgmap ')
-[ "$was_loaded" = 0 ] || rmmod rust_pgmap || ktap_exit_fail_msg "cannot unload rust_pgmap"
+unload_for_reload || ktap_exit_fail_msg "cannot unload rust_pgmap"
 
 dmesg_mark
 if load_rust_pgmap && dmesg_since_mark | grep -qF "$expect"; then
@@ -74,6 +73,6 @@ else
 fi
 exec 3>&-
 rmmod rust_pgmap || ktap_exit_fail_msg "cannot unload rust_pgmap after the file closed"
-[ "$was_loaded" = 0 ] || load_rust_pgmap || ktap_exit_fail_msg "cannot reload rust_pgmap"
+restore_module || ktap_exit_fail_msg "cannot reload rust_pgmap"
 
 ktap_finished
