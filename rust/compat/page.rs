@@ -129,13 +129,6 @@ impl Page {
     }
 }
 
-impl FolioLock<'_> {
-    /// The page whose folio is locked.
-    pub fn page(&self) -> &Page {
-        self.page
-    }
-}
-
 impl Drop for FolioLock<'_> {
     fn drop(&mut self) {
         // SAFETY: By the type invariants we locked the folio, and nobody else unlocks it.
