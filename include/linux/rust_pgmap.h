@@ -102,11 +102,12 @@ unsigned long rust_pgmap_hold_nr(const struct rust_pgmap_hold *hold);
 struct page *rust_pgmap_hold_page(const struct rust_pgmap_hold *hold, unsigned long i);
 
 /**
- * rust_pgmap_hold_kaddr() - the kernel virtual address of a held page
+ * rust_pgmap_hold_kaddr() - the kernel virtual address of a held folio
  * @hold: the hold
- * @i: its index in the hold, below rust_pgmap_hold_nr()
+ * @i: the folio's index in the hold, below rust_pgmap_hold_nr()
  *
- * The pgmap's memory is in the kernel's direct map, so this is page_address().
+ * The pgmap's memory is in the kernel's direct map, so this is folio_address(): the whole
+ * folio, all folio_size() bytes of it, is contiguous from there.
  *
  * Context: any.
  * Return: the address, valid until the hold is released; NULL if @i is out of range.

@@ -23,6 +23,7 @@
 #include <linux/debugfs.h>
 #include <linux/delay.h>
 #include <linux/fs.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/rust_pgmap.h>
@@ -213,7 +214,7 @@ static ssize_t data_read(struct file *file, char __user *ubuf, size_t len, loff_
 	struct holder *h;
 	ssize_t ret = 0;
 	unsigned long i;
-	size_t chunk;
+	size_t chunk, folio_bytes;
 
 	mutex_lock(&holder_lock);
 	h = current_holder;
@@ -221,12 +222,14 @@ static ssize_t data_read(struct file *file, char __user *ubuf, size_t len, loff_
 		ret = -ENODATA;
 		goto out;
 	}
+	/* Every folio of a hold has the size of the first: the module's folio_size. */
+	folio_bytes = folio_size(page_folio(rust_pgmap_hold_page(h->hold, 0)));
 	while (len) {
-		i = *ppos / PAGE_SIZE;
+		i = *ppos / folio_bytes;
 		if (i >= rust_pgmap_hold_nr(h->hold))
 			break;
-		chunk = min_t(size_t, len, PAGE_SIZE - *ppos % PAGE_SIZE);
-		if (copy_to_user(ubuf + ret, rust_pgmap_hold_kaddr(h->hold, i) + *ppos % PAGE_SIZE,
+		chunk = min_t(size_t, len, folio_bytes - *ppos % folio_bytes);
+		if (copy_to_user(ubuf + ret, rust_pgmap_hold_kaddr(h->hold, i) + *ppos % folio_bytes,
 				 chunk)) {
 			ret = ret ?: -EFAULT;
 			break;
