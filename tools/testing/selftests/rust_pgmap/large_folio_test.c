@@ -12,6 +12,8 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 
+#include "mm/gup_test.h"
+
 #include "kselftest_harness.h"
 #include "rust_pgmap_fixture.h"
 #include "rust_pgmap_teardown.h"
@@ -34,6 +36,31 @@ static long meminfo_kb(const char *field)
 	while (fgets(line, sizeof(line), f))
 		if (!strncmp(line, field, strlen(field)) && line[strlen(field)] == ':')
 			kb = strtol(line + strlen(field) + 1, NULL, 10);
+	fclose(f);
+	return kb;
+}
+
+/*
+ * A field of the mapping that starts at addr in /proc/self/smaps, in kB; -1 if none. Not
+ * FilePmdMapped, which smaps_pmd_entry() leaves ZONE_DEVICE folios out of (meminfo counts them):
+ * the Rss that one touch per folio brings in shows the PMD mapping instead.
+ */
+static long smaps_kb(const void *addr, const char *field)
+{
+	char line[256], start[32];
+	long kb = -1;
+	bool in = false;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	if (!f)
+		return -1;
+	snprintf(start, sizeof(start), "%lx-", (unsigned long)(uintptr_t)addr);
+	while (fgets(line, sizeof(line), f)) {
+		if (strchr(line, '-') && strchr(line, '-') < strchr(line, ' '))
+			in = !strncmp(line, start, strlen(start));
+		else if (in && !strncmp(line, field, strlen(field)) && line[strlen(field)] == ':')
+			kb = strtol(line + strlen(field) + 1, NULL, 10);
+	}
 	fclose(f);
 	return kb;
 }
@@ -63,7 +90,10 @@ FIXTURE_SETUP(large)
 		TH_LOG("the module is not loaded with folio_size=2M:\n%s", status);
 }
 
-/* One touch per folio maps it whole: the PMD mapping shows in FilePmdMapped. */
+/*
+ * One touch per folio maps it whole: the PMD mapping shows in the mapping's Rss and in
+ * /proc/meminfo's FilePmdMapped.
+ */
 TEST_F(large, each_folio_is_mapped_by_one_pmd)
 {
 	long before = meminfo_kb("FilePmdMapped"), mapped;
@@ -73,10 +103,12 @@ TEST_F(large, each_folio_is_mapped_by_one_pmd)
 	ASSERT_NE(NULL, p);
 	ASSERT_EQ(0, (uintptr_t)p % FOLIO_BYTES) TH_LOG("mmap(NULL) is not 2 MiB aligned: %p", p);
 	ASSERT_LE(0, before);
+	EXPECT_EQ(0, smaps_kb(p, "Rss"));
 	rpg_fill(p, 2 * FOLIO_PAGES, 1, 0);
 	rpg_fill(p + FOLIO_BYTES + 77 * 4096, 3 * FOLIO_PAGES + 77, 1, 0);
 	mapped = meminfo_kb("FilePmdMapped");
 	EXPECT_EQ(before + 4096, mapped);
+	EXPECT_EQ(4096, smaps_kb(p, "Rss")) TH_LOG("two touches did not map two whole folios");
 	ASSERT_EQ(0, rpg_status(self->fd, &st));
 	EXPECT_EQ(self->st.requested + 2, st.requested) TH_LOG("requested counts folios");
 	EXPECT_EQ(2, st.outstanding);
@@ -218,6 +250,153 @@ TEST_F(large, a_forked_child_reads_the_folio)
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	munmap(p, FOLIO_BYTES);
+}
+
+/* The slow path (GUP_BASIC, PIN_BASIC: follow_page_mask) takes each page of a PMD mapping. */
+TEST_F(large, slow_gup_takes_each_page_of_a_folio)
+{
+	static const struct {
+		unsigned long cmd;
+		const char *name;
+	} cmds[] = {
+		{ GUP_BASIC_TEST, "GUP_BASIC_TEST" },
+		{ PIN_BASIC_TEST, "PIN_BASIC_TEST" },
+		{ PIN_LONGTERM_BENCHMARK, "PIN_LONGTERM_BENCHMARK" },
+		{ GUP_FAST_BENCHMARK, "GUP_FAST_BENCHMARK" },
+	};
+	int gfd = open("/sys/kernel/debug/gup_test", O_RDWR);
+	struct rust_pgmap_status st;
+	uint8_t *p = map_folios(self->fd, 15, 2);
+
+	ASSERT_LE(0, gfd) TH_LOG("gup_test: %s", strerror(errno));
+	ASSERT_NE(NULL, p);
+	rpg_fill(p, 15 * FOLIO_PAGES, 2 * FOLIO_PAGES, 0);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		for (uint32_t per_call = 1; per_call <= FOLIO_PAGES; per_call += FOLIO_PAGES - 1) {
+			/* Starts inside the first folio and ends inside the second. */
+			struct gup_test g = {
+				.addr = (uintptr_t)(p + 100 * 4096),
+				.size = FOLIO_BYTES,
+				.nr_pages_per_call = per_call,
+				.gup_flags = 1, /* FOLL_WRITE */
+			};
+
+			ASSERT_EQ(0, ioctl(gfd, cmds[i].cmd, &g))
+				TH_LOG("%s: %s", cmds[i].name, strerror(errno));
+			EXPECT_EQ(FOLIO_BYTES, g.size)
+				TH_LOG("%s, %u per call: took %llu of %lu bytes", cmds[i].name,
+				       per_call, (unsigned long long)g.size, FOLIO_BYTES);
+		}
+	}
+	close(gfd);
+	/* Every reference went back: only the two mapped folios are out. */
+	ASSERT_EQ(0, rpg_status(self->fd, &st));
+	EXPECT_EQ(2, st.outstanding);
+	EXPECT_EQ(0, st.freed_live);
+	EXPECT_EQ(0, rpg_verify(p, 15 * FOLIO_PAGES, 2 * FOLIO_PAGES, 0));
+	EXPECT_EQ(0, munmap(p, 2 * FOLIO_BYTES));
+	EXPECT_EQ(0, rpg_wait_outstanding(self->fd, 0, 5000));
+}
+
+/*
+ * process_vm_readv/writev reach a child's PMD-mapped folio through gup on its mm; the teardown
+ * then zaps the child's mapping, and the bytes written remotely are in the device after ATTACH.
+ */
+TEST_F(large, process_vm_rw_reaches_a_childs_folio)
+{
+	struct iovec local, remote;
+	int c2p[2], p2c[2], status;
+	uint8_t *buf = malloc(FOLIO_BYTES), cmd = 0;
+	struct td_child td;
+	uintptr_t addr = 0;
+	pid_t pid;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, pipe(c2p));
+	ASSERT_EQ(0, pipe(p2c));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		uint8_t *a = map_folios(self->fd, 17, 1), r;
+
+		/* Its own ends only: the parent's close of p2c[1] is its cue to exit. */
+		close(c2p[0]);
+		close(p2c[1]);
+		addr = (uintptr_t)a;
+		if (a)
+			rpg_fill(a, 17 * FOLIO_PAGES, FOLIO_PAGES, 1);
+		if (write(c2p[1], &addr, sizeof(addr)) != sizeof(addr) || !a)
+			_exit(2);
+		/* 'v': does the folio hold seed 2; 't': is the mapping gone. */
+		while (read(p2c[0], &cmd, 1) == 1) {
+			r = cmd == 'v' ? rpg_verify(a, 17 * FOLIO_PAGES, FOLIO_PAGES, 2) != 0 :
+					 rpg_touch(a + FOLIO_BYTES - 1, false) != SIGBUS;
+			if (write(c2p[1], &r, 1) != 1)
+				_exit(2);
+		}
+		_exit(0);
+	}
+	close(c2p[1]);
+	close(p2c[0]);
+	ASSERT_EQ(sizeof(addr), read(c2p[0], &addr, sizeof(addr)));
+	ASSERT_NE(0, addr);
+	local = (struct iovec){ .iov_base = buf, .iov_len = FOLIO_BYTES };
+	remote = (struct iovec){ .iov_base = (void *)addr, .iov_len = FOLIO_BYTES };
+	EXPECT_EQ((ssize_t)FOLIO_BYTES, process_vm_readv(pid, &local, 1, &remote, 1, 0))
+		TH_LOG("process_vm_readv: %s", strerror(errno));
+	EXPECT_EQ(0, rpg_verify(buf, 17 * FOLIO_PAGES, FOLIO_PAGES, 1));
+	rpg_fill(buf, 17 * FOLIO_PAGES, FOLIO_PAGES, 2);
+	EXPECT_EQ((ssize_t)FOLIO_BYTES, process_vm_writev(pid, &local, 1, &remote, 1, 0))
+		TH_LOG("process_vm_writev: %s", strerror(errno));
+	ASSERT_EQ(1, write(p2c[1], "v", 1));
+	ASSERT_EQ(1, read(c2p[0], &cmd, 1));
+	EXPECT_EQ(0, cmd) TH_LOG("the child does not read what process_vm_writev wrote");
+
+	ASSERT_EQ(0, td_start(&td));
+	EXPECT_EQ(0, td_finish(&td, TD_TIMEOUT_MS)) TH_LOG("the child's mapping kept the teardown");
+	EXPECT_EQ(1, td.td.outstanding);
+	ASSERT_EQ(1, write(p2c[1], "t", 1));
+	ASSERT_EQ(1, read(c2p[0], &cmd, 1));
+	EXPECT_EQ(0, cmd) TH_LOG("the child's mapping survived the teardown");
+	close(p2c[1]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(c2p[0]);
+	free(buf);
+
+	ASSERT_EQ(0, rpg_attach(self->fd));
+	buf = map_folios(self->fd, 17, 1);
+	ASSERT_NE(NULL, buf);
+	EXPECT_EQ(0, rpg_verify(buf, 17 * FOLIO_PAGES, FOLIO_PAGES, 2));
+	munmap(buf, FOLIO_BYTES);
+}
+
+/*
+ * Whole folios move and change protection: mremap to another 2 MiB-aligned address keeps the
+ * PMD mapping and the data, mprotect of a whole folio makes it read-only.
+ */
+TEST_F(large, mremap_and_mprotect_of_whole_folios)
+{
+	uint8_t *p = map_folios(self->fd, 18, 2), *hole, *q;
+
+	ASSERT_NE(NULL, p);
+	rpg_fill(p, 18 * FOLIO_PAGES, 2 * FOLIO_PAGES, 0);
+	hole = mmap(NULL, 4 * FOLIO_BYTES, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, hole);
+	q = (uint8_t *)(((uintptr_t)hole + FOLIO_BYTES - 1) & ~(FOLIO_BYTES - 1));
+	q = mremap(p, 2 * FOLIO_BYTES, 2 * FOLIO_BYTES, MREMAP_MAYMOVE | MREMAP_FIXED, q);
+	ASSERT_NE(MAP_FAILED, q) TH_LOG("mremap: %s", strerror(errno));
+	EXPECT_EQ(4096, smaps_kb(q, "Rss")) TH_LOG("the moved mapping lost its PMDs");
+	EXPECT_EQ(0, rpg_verify(q, 18 * FOLIO_PAGES, 2 * FOLIO_PAGES, 0));
+
+	ASSERT_EQ(0, mprotect(q + FOLIO_BYTES, FOLIO_BYTES, PROT_READ));
+	EXPECT_EQ(0, rpg_touch(q + FOLIO_BYTES + 5 * 4096, false));
+	EXPECT_EQ(SIGSEGV, rpg_touch(q + FOLIO_BYTES + 5 * 4096, true));
+	EXPECT_EQ(0, rpg_touch(q + 5 * 4096, true));
+	EXPECT_EQ(0, rpg_verify(q, 18 * FOLIO_PAGES, 2 * FOLIO_PAGES, 0));
+	EXPECT_EQ(0, munmap(q, 2 * FOLIO_BYTES));
+	munmap(hole, 4 * FOLIO_BYTES);
+	EXPECT_EQ(0, rpg_wait_outstanding(self->fd, 0, 5000));
 }
 
 #define TOUCHED "rust_pgmap large_folio_test: touched"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# large_folio_test with the module reloaded with folio_size=2M, in the suite's refmode; and an
-# unknown folio size refused with EINVAL and one line. Leaves the module loaded as it found it.
+# An unknown folio size is refused with EINVAL and one line; large_folio_test runs with the
+# module reloaded with folio_size=2M, in the suite's refmode. Leaves the module loaded as it
+# found it.
 . "$(dirname "$0")/lib.sh"
 
 unload_for_reload || exit 1
@@ -15,11 +16,6 @@ elif ! dmesg_since_mark | grep -q 'folio_size="3M": not a folio size'; then
 	echo "# folio_size=3M: no dmesg line says why it was refused"
 	rc=1
 fi
-if load_rust_pgmap folio_size=2M; then
-	"$(dirname "$0")/large_folio_test" || rc=$?
-	rmmod rust_pgmap || rc=1
-else
-	rc=1
-fi
 restore_module || rc=1
+with_folio_size 2M "$(dirname "$0")/large_folio_test" || rc=$?
 exit "$rc"

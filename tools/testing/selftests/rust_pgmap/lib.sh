@@ -27,6 +27,22 @@ restore_module() {
 	[ "${RUST_PGMAP_WAS_LOADED:-0}" = 0 ] || load_rust_pgmap
 }
 
+# with_folio_size SIZE PROGRAM...: runs PROGRAM with the module reloaded with folio_size=SIZE,
+# then loads it back as it was; PROGRAM's exit code, or 1 if a load or unload failed.
+with_folio_size() {
+	local size=$1 rc=0
+	shift
+	unload_for_reload || return 1
+	if load_rust_pgmap folio_size="$size"; then
+		"$@" || rc=$?
+		rmmod rust_pgmap || rc=1
+	else
+		rc=1
+	fi
+	restore_module || rc=1
+	return "$rc"
+}
+
 # Converts a memmap size like 512M or 1G to bytes.
 to_bytes() {
 	local n=${1%[KMGkmg]}

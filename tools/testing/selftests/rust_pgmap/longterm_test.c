@@ -8,6 +8,9 @@
  * requested again while referenced, the counters balance, what is written through the mapping
  * after the pin is what every holder sees and what a new mapping reads, and a teardown waits
  * for every holder and completes promptly after the last lets go.
+ *
+ * With 2 MiB folios (large_folios.sh runs it so) the pinned pages are 16 of one PMD-mapped
+ * folio: the mapping, the request and the counters take the whole folio.
  */
 #define _GNU_SOURCE
 #include "rust_pgmap_lib.h"
@@ -137,7 +140,8 @@ FIXTURE(longterm)
 {
 	int fd;
 	struct rust_pgmap_status st;
-	uint64_t first;
+	/* The NR pages from first are pinned; the span of whole folios around them is mapped. */
+	uint64_t first, folio_pages, span, folios;
 	off_t dev_off;
 	uint32_t seed;
 	int blk;
@@ -223,7 +227,11 @@ FIXTURE_SETUP(longterm)
 	ASSERT_EQ(0, rpg_make_live(self->fd));
 	ASSERT_EQ(0, rpg_status(self->fd, &self->st));
 	ASSERT_EQ(0, self->st.outstanding) TH_LOG("a previous test leaked folios");
-	self->first = 8192 + variant->index * 64;
+	self->folio_pages = rpg_folio_pages();
+	ASSERT_LT(0, self->folio_pages) TH_LOG("no folio_size in the module's status");
+	self->span = rpg_round_up(NR, self->folio_pages);
+	self->folios = self->span / self->folio_pages;
+	self->first = 8192 + variant->index * rpg_round_up(64, self->folio_pages);
 	self->dev_off = (off_t)(16 + variant->index) << 20;
 	self->seed = variant->index;
 	/* O_DIRECT reads land here. */
@@ -256,9 +264,9 @@ FIXTURE_TEARDOWN(longterm)
 	if (self->holder_loaded)
 		EXPECT_EQ(0, holder_unload());
 	if (self->a)
-		munmap(self->a, LEN);
+		munmap(self->a, self->span * RPG_PAGE);
 	if (self->b)
-		munmap(self->b, LEN);
+		munmap(self->b, self->span * RPG_PAGE);
 	if (self->blk >= 0)
 		close(self->blk);
 	free(self->buf);
@@ -307,17 +315,19 @@ TEST_F_TIMEOUT(longterm, pin_takes_nothing_that_is_not_its_own, 120)
 
 	/* Holders that need the pages idle take them before the mapping does. */
 	if (variant->other == REQUEST_HOLD) {
-		ASSERT_EQ(0, rpg_request(self->fd, self->first, NR, &self->request));
+		ASSERT_EQ(0, rpg_request(self->fd, self->first, self->span, &self->request));
 		self->requested = true;
 	} else if (variant->other == API_HOLD) {
-		ASSERT_EQ(0, holder_ctl("request %llu %d", (unsigned long long)self->first, NR));
+		ASSERT_EQ(0, holder_ctl("request %llu %llu",
+					(unsigned long long)(self->first / self->folio_pages),
+					(unsigned long long)self->folios));
 		self->holder_holds = true;
 	}
-	self->a = rpg_map(self->fd, self->first, NR);
+	self->a = rpg_map(self->fd, self->first, self->span);
 	ASSERT_NE(MAP_FAILED, self->a);
 	rpg_fill(self->a, self->first, NR, self->seed);
 	ASSERT_EQ(0, rpg_status(self->fd, &before));
-	EXPECT_EQ(self->st.requested + NR, before.requested);
+	EXPECT_EQ(self->st.requested + self->folios, before.requested);
 	self->pin.addr = self->second.addr = self->a;
 
 	if (variant->other == VMSPLICE_PIPE) {
@@ -348,21 +358,21 @@ TEST_F_TIMEOUT(longterm, pin_takes_nothing_that_is_not_its_own, 120)
 
 	/* What is written now must reach the pages that every holder has. */
 	rpg_fill(self->a, self->first, NR, self->seed + 1);
-	self->b = rpg_map(self->fd, self->first, NR);
+	self->b = rpg_map(self->fd, self->first, self->span);
 	ASSERT_NE(MAP_FAILED, self->b);
 	EXPECT_EQ(0, rpg_verify(self->b, self->first, NR, self->seed + 1))
 		TH_LOG("a new mapping does not read what the pinned mapping wrote");
-	EXPECT_EQ(-EBUSY, rpg_request(self->fd, self->first, NR, &h))
+	EXPECT_EQ(-EBUSY, rpg_request(self->fd, self->first, self->span, &h))
 		TH_LOG("pages in use were handed out again");
 	ASSERT_EQ(0, rpg_status(self->fd, &st));
 	EXPECT_EQ(before.requested, st.requested) TH_LOG("a referenced page was requested again");
-	expect_balanced(_metadata, self->fd, NR);
+	expect_balanced(_metadata, self->fd, self->folios);
 	if (variant->other == API_HOLD) {
 		ASSERT_EQ(0, holder_data(self->buf, LEN));
 		EXPECT_EQ(0, rpg_verify(self->buf, self->first, NR, self->seed + 1))
 			TH_LOG("the API holder does not see what the mapping wrote");
 	}
-	munmap(self->b, LEN);
+	munmap(self->b, self->span * RPG_PAGE);
 	self->b = NULL;
 
 	/* A teardown waits for every holder, and the pinners still see the pages. */
@@ -371,7 +381,7 @@ TEST_F_TIMEOUT(longterm, pin_takes_nothing_that_is_not_its_own, 120)
 	usleep(HOLD_US);
 	EXPECT_TRUE(td_running(&c)) TH_LOG("the teardown did not wait for the %s", pinner);
 	EXPECT_EQ(SIGBUS, rpg_touch(self->a, false)) TH_LOG("the kill did not zap the mapping");
-	expect_balanced(_metadata, self->fd, NR);
+	expect_balanced(_metadata, self->fd, self->folios);
 	ret = lt_read(&self->pin, self->blk, self->dev_off + (64 << 20), self->buf);
 	if (ret != -EOPNOTSUPP) {
 		EXPECT_EQ(0, ret) TH_LOG("%s cannot read its pages: %s", pinner, strerror(-ret));
@@ -418,23 +428,23 @@ TEST_F_TIMEOUT(longterm, pin_takes_nothing_that_is_not_its_own, 120)
 	case NONE:
 		break;
 	}
-	expect_balanced(_metadata, self->fd, NR);
+	expect_balanced(_metadata, self->fd, self->folios);
 
 	released = rpg_now_ns();
 	EXPECT_EQ(0, lt_stop(&self->pin));
 	ASSERT_EQ(0, td_finish(&c, TD_TIMEOUT_MS));
 	EXPECT_LT(c.done_ns - released, PROMPT_NS) TH_LOG("the drain lagged the last release");
-	EXPECT_EQ(NR, c.td.outstanding);
+	EXPECT_EQ(self->folios, c.td.outstanding);
 	ASSERT_EQ(0, rpg_status(self->fd, &st));
 	EXPECT_EQ(RUST_PGMAP_STATE_DEAD, st.state);
 	EXPECT_EQ(st.requested, st.freed);
 	EXPECT_EQ(0, st.freed_live);
 
 	/* The bytes live in the device, not in a copy somewhere else. */
-	munmap(self->a, LEN);
+	munmap(self->a, self->span * RPG_PAGE);
 	self->a = NULL;
 	ASSERT_EQ(0, rpg_attach(self->fd));
-	self->b = rpg_map(self->fd, self->first, NR);
+	self->b = rpg_map(self->fd, self->first, self->span);
 	ASSERT_NE(MAP_FAILED, self->b);
 	EXPECT_EQ(0, rpg_verify(self->b, self->first, NR, self->seed + 1))
 		TH_LOG("the bytes written under the pin did not reach pmem");

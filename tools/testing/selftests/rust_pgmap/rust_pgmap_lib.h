@@ -116,6 +116,35 @@ static inline int rpg_make_live(int fd)
 	return rpg_attach(fd);
 }
 
+/*
+ * Pages per folio, as the module was loaded (folio_size in the sysfs status): mappings and
+ * requests take whole folios. 0 if the status cannot be read.
+ */
+static inline uint64_t rpg_folio_pages(void)
+{
+	char status[1024] = { 0 };
+	const char *size;
+	int fd = open("/sys/class/misc/rust_pgmap/status", O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, status, sizeof(status) - 1);
+	close(fd);
+	size = n > 0 ? strstr(status, "folio_size ") : NULL;
+	if (!size)
+		return 0;
+	size += strlen("folio_size ");
+	return !strncmp(size, "2M\n", 3) ? (2UL << 20) / RPG_PAGE :
+	       !strncmp(size, "4K\n", 3) ? 4096 / RPG_PAGE : 0;
+}
+
+/* n pages rounded up to whole folios of folio_pages pages. */
+static inline uint64_t rpg_round_up(uint64_t n, uint64_t folio_pages)
+{
+	return (n + folio_pages - 1) / folio_pages * folio_pages;
+}
+
 static inline void *rpg_map(int fd, uint64_t first_page, uint64_t npages)
 {
 	return mmap(NULL, npages * RPG_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,

@@ -5,6 +5,8 @@
  * nothing may leak, and data written before a teardown must read back after the re-attach.
  *
  * RUST_PGMAP_STRESS_CYCLES and RUST_PGMAP_STRESS_SECS change the bounds (50 cycles, 60 s).
+ * With 2 MiB folios (large_folios.sh runs it so) mappings and requests take whole folios, and
+ * windows and ranges are counted in folios.
  */
 #define _GNU_SOURCE
 #include "rust_pgmap_lib.h"
@@ -24,11 +26,19 @@
 /* The teardown thread's pattern pages. */
 #define ST_DATA_FIRST 60000
 #define ST_DATA_PAGES 16
-/* Each worker's window of region pages, clear of the others' and of the pattern. */
+/* Each worker's window of region folios, from this page, clear of the others' and the pattern. */
 #define ST_WIN_FIRST 8192
-#define ST_WIN_PAGES 64
+#define ST_WIN_FOLIOS 64
 #define ST_MAPS 2
+/* At most this many folios in a mapping, and in a request. */
 #define ST_MAX_N 8
+#define ST_MAX_REQUEST 4
+/* 2 MiB folios: fewer per window and per range, so that the region holds every window. */
+#define ST_LARGE_WIN_FOLIOS 8
+#define ST_LARGE_MAX_N 2
+
+/* Set up before the workers start: pages per folio, and the bounds above in folios. */
+static uint64_t st_folio_pages, st_win_folios, st_max_n, st_max_request, st_data_first;
 
 enum st_kind { S_TOUCH, S_PIN, S_REQUEST, S_REMAP, S_NR };
 
@@ -99,7 +109,7 @@ static int st_guarded_fill(uint8_t *p, uint32_t seed)
 	st_armed = 1;
 	sig = sigsetjmp(st_jmp, 1);
 	if (!sig)
-		rpg_fill(p, ST_DATA_FIRST, ST_DATA_PAGES, seed);
+		rpg_fill(p, st_data_first, ST_DATA_PAGES, seed);
 	st_armed = 0;
 	return sig;
 }
@@ -111,7 +121,7 @@ static int st_guarded_verify(const uint8_t *p, uint32_t seed, uint64_t *bad)
 	st_armed = 1;
 	sig = sigsetjmp(st_jmp, 1);
 	if (!sig)
-		*bad = rpg_verify(p, ST_DATA_FIRST, ST_DATA_PAGES, seed);
+		*bad = rpg_verify(p, st_data_first, ST_DATA_PAGES, seed);
 	st_armed = 0;
 	return sig;
 }
@@ -167,10 +177,11 @@ static struct st_map *st_pick(struct st_worker *w)
 /* Replaces a mapping with a new one of a random small range of the worker's window. */
 static void st_remap(struct st_worker *w, int fd, struct st_map *m)
 {
-	uint64_t n = 1 + st_below(w, ST_MAX_N);
-	uint64_t first = w->win + st_below(w, ST_WIN_PAGES - n + 1);
+	uint64_t n = 1 + st_below(w, st_max_n);
+	uint64_t first = w->win + st_below(w, st_win_folios - n + 1) * st_folio_pages;
 	void *p;
 
+	n *= st_folio_pages;
 	w->ops[S_REMAP]++;
 	if (m->addr && munmap(m->addr, m->npages * RPG_PAGE))
 		st_violation(w, "munmap: %s", strerror(errno));
@@ -242,10 +253,12 @@ static void st_do_pin(struct st_worker *w, int fd, struct st_map *m)
 
 static void st_do_request(struct st_worker *w, int fd)
 {
-	uint64_t n = 1 + st_below(w, 4), first = w->win + st_below(w, ST_WIN_PAGES - n + 1), h = 0;
+	uint64_t n = 1 + st_below(w, st_max_request), h = 0;
+	uint64_t first = w->win + st_below(w, st_win_folios - n + 1) * st_folio_pages;
 	unsigned long e0 = st_epoch(w->ctl);
 	int ret;
 
+	n *= st_folio_pages;
 	w->ops[S_REQUEST]++;
 	ret = rpg_request(fd, first, n, &h);
 	if (ret) {
@@ -307,10 +320,22 @@ RPG_FIXTURE(stress)
 
 FIXTURE_SETUP(stress)
 {
+	bool large;
+
 	RPG_FIXTURE_OPEN();
-	if (self->st.nr_pages < ST_DATA_FIRST + ST_DATA_PAGES)
-		SKIP(return, "region of %llu pages, the test needs %u",
-		     (unsigned long long)self->st.nr_pages, ST_DATA_FIRST + ST_DATA_PAGES);
+	st_folio_pages = rpg_folio_pages();
+	ASSERT_LT(0, st_folio_pages) TH_LOG("no folio_size in the module's status");
+	large = st_folio_pages > 1;
+	st_win_folios = large ? ST_LARGE_WIN_FOLIOS : ST_WIN_FOLIOS;
+	st_max_n = large ? ST_LARGE_MAX_N : ST_MAX_N;
+	st_max_request = large ? ST_LARGE_MAX_N : ST_MAX_REQUEST;
+	st_data_first = rpg_round_up(ST_DATA_FIRST, st_folio_pages);
+	ASSERT_LE(ST_WIN_FIRST + ST_WORKERS * st_win_folios * st_folio_pages, st_data_first);
+	if (self->st.nr_pages < st_data_first + rpg_round_up(ST_DATA_PAGES, st_folio_pages))
+		SKIP(return, "region of %llu pages, the test needs %llu",
+		     (unsigned long long)self->st.nr_pages,
+		     (unsigned long long)(st_data_first +
+					  rpg_round_up(ST_DATA_PAGES, st_folio_pages)));
 }
 
 TEST_F_TIMEOUT(stress, stress_teardown_attach_vs_workers, 240)
@@ -321,6 +346,7 @@ TEST_F_TIMEOUT(stress, stress_teardown_attach_vs_workers, 240)
 	unsigned long cycles = 0, violations = 0, ops[S_NR] = { 0 }, ok[S_NR] = { 0 };
 	unsigned long sigbus = 0, pin_efault = 0, held_pins = 0, killed_busy = 0;
 	uint64_t start, deadline, lost = 0, waited_ns = 0, max_out = 0;
+	uint64_t data_len = rpg_round_up(ST_DATA_PAGES, st_folio_pages) * RPG_PAGE;
 	struct st_worker workers[ST_WORKERS];
 	struct st_ctl ctl = { 0 };
 	struct rust_pgmap_status st;
@@ -340,7 +366,7 @@ TEST_F_TIMEOUT(stress, stress_teardown_attach_vs_workers, 240)
 		w->ctl = &ctl;
 		w->idx = i;
 		w->rng = 0x9e3779b9u * (i + 1);
-		w->win = ST_WIN_FIRST + i * ST_WIN_PAGES;
+		w->win = ST_WIN_FIRST + i * st_win_folios * st_folio_pages;
 		err = pthread_create(&w->tid, NULL, st_worker_main, w);
 		if (err) {
 			TH_LOG("pthread_create: %s", strerror(err));
@@ -364,7 +390,7 @@ TEST_F_TIMEOUT(stress, stress_teardown_attach_vs_workers, 240)
 			timed_out = true;
 			break;
 		}
-		d = rpg_map(self->fd, ST_DATA_FIRST, ST_DATA_PAGES);
+		d = rpg_map(self->fd, st_data_first, data_len / RPG_PAGE);
 		if (d == MAP_FAILED) {
 			TH_LOG("cycle %lu: mmap: %s", cycles, strerror(errno));
 			violations++;
@@ -379,7 +405,7 @@ TEST_F_TIMEOUT(stress, stress_teardown_attach_vs_workers, 240)
 
 		__atomic_add_fetch(&ctl.epoch, 1, __ATOMIC_SEQ_CST);
 		ret = rpg_teardown(self->fd, &td);
-		munmap(d, ST_DATA_PAGES * RPG_PAGE);
+		munmap(d, data_len);
 		if (ret) {
 			TH_LOG("cycle %lu: TEARDOWN: %s", cycles, strerror(-ret));
 			violations++;
@@ -397,7 +423,7 @@ TEST_F_TIMEOUT(stress, stress_teardown_attach_vs_workers, 240)
 		}
 		__atomic_add_fetch(&ctl.epoch, 1, __ATOMIC_SEQ_CST);
 
-		d = rpg_map(self->fd, ST_DATA_FIRST, ST_DATA_PAGES);
+		d = rpg_map(self->fd, st_data_first, data_len / RPG_PAGE);
 		if (d == MAP_FAILED) {
 			TH_LOG("cycle %lu: mmap after attach: %s", cycles, strerror(errno));
 			violations++;
@@ -411,7 +437,7 @@ TEST_F_TIMEOUT(stress, stress_teardown_attach_vs_workers, 240)
 		if (bad)
 			TH_LOG("cycle %lu: %llu bytes lost", cycles, (unsigned long long)bad);
 		lost += bad;
-		munmap(d, ST_DATA_PAGES * RPG_PAGE);
+		munmap(d, data_len);
 		cycles++;
 	}
 

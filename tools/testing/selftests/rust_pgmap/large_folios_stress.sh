@@ -1,0 +1,6 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# stress_test (the teardown/attach stress) with 2 MiB folios, in the suite's refmode.
+. "$(dirname "$0")/lib.sh"
+
+with_folio_size 2M "$(dirname "$0")/stress_test"
