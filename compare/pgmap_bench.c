@@ -117,7 +117,8 @@ static void *teardown_thread(void *arg)
 
 static int teardown_pinned(const struct target *t, int runs)
 {
-	const uint64_t pages = 16;
+	/* 16 pages pinned of a 2 MiB mapping: one whole folio however large folios are. */
+	const uint64_t pages = 16, map_len = 512 * RPG_PAGE;
 
 	if (t->anon || t->dax) {
 		fprintf(stderr, "teardown-pinned is for rust_pgmap\n");
@@ -125,7 +126,7 @@ static int teardown_pinned(const struct target *t, int runs)
 	}
 	for (int run = 0; run < runs; run++) {
 		struct teardown_call c = { .t = t };
-		volatile uint8_t *p = target_map(t, pages * RPG_PAGE);
+		volatile uint8_t *p = target_map(t, map_len);
 		uint64_t handle = 0, unpinned;
 		pthread_t thread;
 		int fd = open(t->path, O_RDWR), ret;
@@ -151,7 +152,7 @@ static int teardown_pinned(const struct target *t, int runs)
 			fprintf(stderr, "UNPIN or TEARDOWN failed\n");
 			return 1;
 		}
-		munmap((void *)p, pages * RPG_PAGE);
+		munmap((void *)p, map_len);
 		ret = rpg_attach(fd);
 		close(fd);
 		if (ret)

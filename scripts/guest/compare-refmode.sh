@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # In the guest, on the compare kernel with a 512 MiB and a 2176 MiB memmap= region, both handed
-# to rust_pgmap (their nd regions disabled): the two refmodes side by side, the module reloaded
-# for each, alternating run by run. Results go to $OUT/refmode.txt for compare-report.py.
+# to rust_pgmap (their nd regions disabled): the two refmodes side by side, with 4 KiB and with
+# 2 MiB folios, the module reloaded for each, alternating run by run. Results go to
+# $OUT/refmode.txt for compare-report.py.
 set -euo pipefail
 . "$ROOT/scripts/guest/compare-lib.sh"
 
@@ -13,17 +14,19 @@ for region in /sys/bus/nd/devices/region*; do
 	ndctl disable-region "${region##*/}" >/dev/null
 done
 
-# tag MODE MIB: marks each result line with the refmode and the region size.
+# tag MODE MIB FOLIO: marks each result line with the refmode, region size and folio size.
 tag() {
-	sed -u "s/\$/ mode=$1 region_mib=$2/"
+	sed -u "s/\$/ mode=$1 region_mib=$2 folio=$3/"
 }
 
+# one_run MODE FOLIO_SIZE. A batch of 512 folios is 1 GiB with 2 MiB folios: those take 128.
 one_run() {
-	local mode=$1 mib
-	insmod "$MODULE" refmode="$mode" region=0
+	local mode=$1 folio=$2 mib batch=512
+	[ "$folio" = 4K ] || batch=128
+	insmod "$MODULE" refmode="$mode" region=0 folio_size="$folio"
 	mib=$(($(rust_pgmap_pages) / 256))
 	{
-		for nr in 1 512; do
+		for nr in 1 $batch; do
 			echo "$nr 1000000" >"$bench"
 			cat "$bench"
 		done
@@ -33,19 +36,21 @@ one_run() {
 		"$BIN/pgmap_bench" teardown rust_pgmap 1 0
 		"$BIN/pgmap_bench" teardown rust_pgmap 1
 		"$BIN/pgmap_bench" teardown-pinned rust_pgmap 1
-	} | tag "$mode" "$mib"
+	} | tag "$mode" "$mib" "$folio"
 	rmmod rust_pgmap
-	insmod "$MODULE" refmode="$mode" region=1
+	insmod "$MODULE" refmode="$mode" region=1 folio_size="$folio"
 	mib=$(($(rust_pgmap_pages) / 256))
 	{
 		"$BIN/pgmap_bench" teardown rust_pgmap 1 0
 		"$BIN/pgmap_bench" teardown rust_pgmap 1
 		"$BIN/pgmap_bench" teardown-pinned rust_pgmap 1
-	} | tag "$mode" "$mib"
+	} | tag "$mode" "$mib" "$folio"
 	rmmod rust_pgmap
 }
 
 for ((run = 0; run < runs; run++)); do
-	one_run folio
-	one_run scan
+	for folio in 4K 2M; do
+		one_run folio "$folio"
+		one_run scan "$folio"
+	done
 done | tee "$OUT/refmode.txt"

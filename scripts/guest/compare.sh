@@ -48,6 +48,11 @@ echo "--- benchmarks: device-dax (2M) and rust_pgmap (folio_size=2M)"
 dax=$(devdax_create 2M)
 rmmod rust_pgmap
 insmod "$MODULE" region="$RUST_PGMAP_INDEX" folio_size=2M
+echo "--- negative control, rust_pgmap with 2 MiB folios"
+for holder in vmsplice odirect longterm; do
+	NEGATIVE_CONTROL_LOG=$OUT/nc-rust_pgmap-2M-$holder.txt "$BIN/negative_control" "$holder" \
+		rust_pgmap
+done
 perf_rows "$dax" rust_pgmap |
 	sed -e "s/target=$dax/target=devdax-2M/" -e "s/target=rust_pgmap /target=rust_pgmap-2M /" |
 	tee -a "$OUT/perf.txt"
