@@ -16,6 +16,7 @@ apt_packages=(
 	qemu-system-x86
 	rsync gcc-multilib
 	ndctl daxctl python3-matplotlib
+	fio rdma-core ibverbs-utils ibverbs-providers libibverbs-dev perftest iproute2
 )
 
 missing=()

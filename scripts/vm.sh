@@ -59,6 +59,8 @@ guest_env >"$out/env.sh"
 append="log_buf_len=2M no5lvl"
 append="$append null_blk.nr_devices=1 null_blk.memory_backed=1 null_blk.irqmode=2"
 append="$append null_blk.completion_nsec=1000000000 null_blk.bs=4096 null_blk.gb=1"
+# One 64 MiB brd ramdisk, /dev/ram0: a block device that completes at once, for fio's runs.
+append="$append brd.rd_nr=1 brd.rd_size=65536"
 for range in $memmap; do
 	append="$append memmap=$range"
 done
