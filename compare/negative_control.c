@@ -6,8 +6,10 @@
  *   negative_control HOLDER TARGET
  *
  * HOLDER is vmsplice (a pipe holds 16 pages), odirect (an O_DIRECT write of 16 pages to
- * null_blk, completing 1 s after submission) or longterm (gup_test PIN_LONGTERM_TEST_START on
- * 16 pages); TARGET is rust_pgmap or daxN.M (see target.h).
+ * null_blk, completing 1 s after submission), longterm (gup_test PIN_LONGTERM_TEST_START on
+ * 16 pages) or rdma (an RDMA memory region of 16 pages, registered with ibv_reg_mr() on the
+ * first verbs device: soft-RoCE in the compare guest); TARGET is rust_pgmap or daxN.M (see
+ * target.h).
  *
  * It prints key=value lines as it goes, each flushed and synced to the file named by
  * $NEGATIVE_CONTROL_LOG, so that what was measured before the holder lets go survives an Oops
@@ -19,6 +21,8 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <sys/uio.h>
+
+#include <infiniband/verbs.h>
 
 #include "mm/gup_test.h"
 
@@ -95,6 +99,46 @@ static void report_teardown(struct teardown_thread *td, const char *when)
 		       (rpg_now_ns() - td->start_ns) / 1e6);
 }
 
+/* An RDMA memory region on the pages: a FOLL_LONGTERM pin until it is deregistered. */
+struct rdma_region {
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	struct ibv_mr *mr;
+};
+
+/* 0, or -errno; on failure what was set up stays for rdma_release(). */
+static int rdma_register(struct rdma_region *r, void *addr, size_t len)
+{
+	struct ibv_device **list = ibv_get_device_list(NULL);
+
+	if (list && list[0])
+		r->ctx = ibv_open_device(list[0]);
+	if (list)
+		ibv_free_device_list(list);
+	if (!r->ctx)
+		return -ENODEV;
+	r->pd = ibv_alloc_pd(r->ctx);
+	if (!r->pd)
+		return -(errno ?: ENOMEM);
+	r->mr = ibv_reg_mr(r->pd, addr, len, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ |
+						IBV_ACCESS_REMOTE_WRITE);
+	return r->mr ? 0 : -(errno ?: EIO);
+}
+
+/* Deregisters (unpins) and closes; the deregistration's result. */
+static int rdma_release(struct rdma_region *r)
+{
+	int ret = 0;
+
+	if (r->mr)
+		ret = ibv_dereg_mr(r->mr);
+	if (r->pd)
+		ibv_dealloc_pd(r->pd);
+	if (r->ctx)
+		ibv_close_device(r->ctx);
+	return ret > 0 ? -ret : ret;
+}
+
 struct odirect_write {
 	int fd;
 	const uint8_t *buf;
@@ -116,6 +160,7 @@ int main(int argc, char **argv)
 	const uint64_t len = MAP_PAGES * RPG_PAGE;
 	struct teardown_thread td;
 	struct odirect_write w = { 0 };
+	struct rdma_region mr = { 0 };
 	pthread_t writer;
 	struct target t;
 	uint8_t *a, *copy;
@@ -187,6 +232,11 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		report("hold rc=0\n");
+	} else if (!strcmp(holder, "rdma")) {
+		ret = rdma_register(&mr, a, NPAGES * RPG_PAGE);
+		report("hold rc=%d\n", ret);
+		if (ret)
+			return 1;
 	} else {
 		fprintf(stderr, "unknown holder %s\n", holder);
 		return 2;
@@ -218,6 +268,10 @@ int main(int argc, char **argv)
 			close(pipefd[0]);
 			close(pipefd[1]);
 			report("release rc=0\n");
+		} else if (!strcmp(holder, "rdma")) {
+			/* A memory region gives this process no view of its own to read back. */
+			read_err = -1;
+			report("release rc=%d\n", rdma_release(&mr));
 		} else {
 			uint64_t dst = (uintptr_t)copy;
 
@@ -228,7 +282,9 @@ int main(int argc, char **argv)
 			report("release rc=%d\n", ret ? -errno : 0);
 		}
 	}
-	if (read_err) {
+	if (read_err < 0) {
+		report("data unread=no_cpu_view\n");
+	} else if (read_err) {
 		report("data unreadable=%s\n", strerrorname_np(read_err));
 	} else {
 		bad = rpg_verify(copy, 0, NPAGES, SEED);

@@ -18,6 +18,7 @@ HOLDERS = {
     "vmsplice": "vmsplice pipe, 16 pages",
     "odirect": "O_DIRECT write to null_blk (1 s completion), 16 pages",
     "longterm": "gup_test PIN_LONGTERM_TEST_START, 16 pages",
+    "rdma": "RDMA memory region (soft-RoCE, `ibv_reg_mr`), 16 pages",
 }
 TARGETS = ["anon", "devdax-4K", "devdax-2M", "rust_pgmap", "rust_pgmap-2M"]
 TARGET_NAMES = {
@@ -106,6 +107,16 @@ METRICS = [
     Metric("memmap (struct page) per GiB", "teardown", "KiB",
            lambda r: int(r["memmap_bytes_per_gib"]) / 1024, False,
            large_target=(1.0, "devdax-2M")),
+    Metric("fio O_DIRECT read to /dev/ram0, psync, 4 KiB", "fio_read_psync", "MiB/s",
+           lambda r: int(r["kib_s"]) / 1024, True),
+    Metric("fio O_DIRECT write from the buffers, psync, 4 KiB", "fio_write_psync", "MiB/s",
+           lambda r: int(r["kib_s"]) / 1024, True),
+    Metric("fio O_DIRECT read, io_uring, depth 8", "fio_read_io_uring", "MiB/s",
+           lambda r: int(r["kib_s"]) / 1024, True),
+    Metric("fio O_DIRECT read, io_uring fixedbufs, depth 8", "fio_read_io_uring_fixedbufs",
+           "MiB/s", lambda r: int(r["kib_s"]) / 1024, True),
+    Metric("ib_write_bw over soft-RoCE, 64 KiB", "ib_write_bw", "MB/s",
+           lambda r: float(r["mb_s"]), True),
 ]
 
 
@@ -265,6 +276,8 @@ def negative_row(holder, device, nc, console=None, boot_end=None):
     data = by_kind.get("data", {})
     intact = {"yes": "intact", "no": f"{data.get('bytes_wrong')} bytes wrong"}.get(
         data.get("intact"), "never reached the holder")
+    if "unread" in data:
+        intact = "not read: a memory region has no CPU view"
     if "unreadable" in data:
         intact = f"unreadable: the holder's read failed with {data['unreadable']}"
     oops, func = first_oops(console) if console is not None else (None, None)
@@ -374,7 +387,11 @@ def main():
         f"Median (min–max) of {info.get('runs')} runs per cell, interleaved across targets in "
         "one boot. Ratios are rust_pgmap's speed relative to the other: above 1 means faster "
         "(for times: the other's time divided by rust_pgmap's). `gup_test` is the kernel's "
-        "`tools/testing/selftests/mm/gup_test`, run with `-n 512 -m 64` (and `-S -f <device>`).",
+        "`tools/testing/selftests/mm/gup_test`, run with `-n 512 -m 64` (and `-S -f <device>`). "
+        "The fio and perftest rows (3 runs each) put the clients' buffers on the target: fio "
+        "with `iomem=mmapshared:<device>` (anonymous: `mmapshared`), 32 MiB O_DIRECT to a brd "
+        "ramdisk; `ib_write_bw` with `--mmap=<device>` (anonymous: its own buffers) between a "
+        "server and a client on one soft-RoCE device in the guest.",
         "",
         *perf_rows,
         "",

@@ -2,12 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # compare.sh: `make compare`. Builds the comparison programs, then boots the compare kernel
-# (release + the in-tree device-dax stack) eight times, on two 512 MiB memmap= regions but for
+# (release + the in-tree device-dax stack) ten times, on two 512 MiB memmap= regions but for
 # the second boot:
 #   1. rust_pgmap's negative control (4 KiB and 2 MiB folios), and every benchmark on anonymous
 #      memory, rust_pgmap (both folio sizes), device-dax (4K) and device-dax (2M), in one boot;
 #   2. the two refmodes of rust_pgmap side by side, on a 512 MiB and a 2176 MiB region;
-#   3.-8. device-dax's negative control, one holder and alignment (4K, 2M) per boot, each with
+#   3.-10. device-dax's negative control, one holder and alignment (4K, 2M) per boot, each with
 #      oops=panic and a time limit: the Oops that its release is expected to cause ends it.
 # Then writes build/compare/report.md and report.png and prints the report. Exits 0 when every
 # scenario ran, whatever device-dax did.
@@ -27,7 +27,7 @@ RUST_PGMAP_MEMMAP=${RUST_PGMAP_REFMODE_MEMMAP:-512M!1G 2176M!4G} \
 [ "$(cat "$out/guest-compare-refmode/exit")" = 0 ] ||
 	die "the refmode boot's script failed (see $out/guest-compare-refmode/compare-refmode.log)"
 
-for case in {longterm,vmsplice,odirect}-{4K,2M}; do
+for case in {longterm,vmsplice,odirect,rdma}-{4K,2M}; do
 	rc=0
 	RUST_PGMAP_CASE=$case RUST_PGMAP_VM_APPEND=oops=panic RUST_PGMAP_VM_TIMEOUT=300 \
 		"$phase" "compare-devdax-$case" "$ROOT/scripts/vm.sh" compare compare-devdax \

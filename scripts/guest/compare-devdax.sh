@@ -8,6 +8,7 @@ set -euo pipefail
 
 holder=${CASE%-*}
 align=${CASE##*-}
+[ "$holder" != rdma ] || rxe_up
 compare_regions
 dax=$(devdax_create "$align")
 echo "info devdax=$dax holder=$holder align=$align" | tee "$OUT/info.txt"

@@ -58,3 +58,55 @@ gup_bench() {
 	"$BIN/gup_test" "$flag" -n 512 -m 64 -r 1 "${args[@]}" |
 		sed -n "s/^# ${bench}_BENCHMARK: Time: get:\([0-9]*\) put:\([0-9]*\) us.*/bench=${bench,,} target=$target get_us=\1 put_us=\2/p"
 }
+
+# Soft-RoCE for the rdma holder: an rxe device on one end of a veth pair, inside the guest.
+rxe_up() {
+	ip link set lo up
+	ip link add cmp_veth0 type veth peer name cmp_veth1
+	ip link set cmp_veth0 up
+	ip link set cmp_veth1 up
+	rdma link add cmp_rxe0 type rxe netdev cmp_veth0
+}
+
+# fio_bench BENCH TARGET OPTION...: one fio run of 32 MiB O_DIRECT on /dev/ram0 with its buffers
+# on TARGET (anon: anonymous shared memory; rust_pgmap or daxN.M: a shared mapping of the
+# device), as one key=value line; nothing if fio failed.
+fio_bench() {
+	local bench=$1 target=$2 mem=mmapshared
+	shift 2
+	[ "$target" = anon ] || mem=mmapshared:/dev/$target
+	fio --name="$bench" --filename=/dev/ram0 --direct=1 --bs=4k --size=32M --iomem="$mem" \
+		--output-format=json "$@" 2>/dev/null |
+		python3 -c '
+import json, sys
+job = json.load(sys.stdin)["jobs"][0]
+ddir = "read" if job["read"]["io_bytes"] else "write"
+if job["error"] == 0 and job[ddir]["io_bytes"] == 32 << 20:
+    print(f"bench={sys.argv[1]} target={sys.argv[2]} kib_s={job[ddir][\"bw\"]}")' \
+		"$bench" "$target"
+}
+
+# perftest_bench TARGET: ib_write_bw, 1000 exchanges of 64 KiB between a server and a client on
+# cmp_rxe0 (rxe_up), both with their buffers on TARGET, as one key=value line.
+perftest_bench() {
+	local target=$1 mmap=() server
+	[ "$target" = anon ] || mmap=(--mmap=/dev/"$target")
+	ib_write_bw -d cmp_rxe0 -x 0 -p 18600 -n 1000 -s 65536 "${mmap[@]}" >/dev/null 2>&1 &
+	server=$!
+	sleep 1
+	[ "$target" = anon ] || mmap+=(--mmap-offset=$((64 << 20)))
+	ib_write_bw -d cmp_rxe0 -x 0 -p 18600 -n 1000 -s 65536 "${mmap[@]}" 127.0.0.1 2>/dev/null |
+		awk -v t="$target" '/#bytes/ { getline; print "bench=ib_write_bw target=" t " mb_s=" $4; exit }'
+	wait "$server"
+}
+
+# client_rows TARGET: fio's engines and perftest with their buffers on TARGET.
+client_rows() {
+	local target=$1
+	fio_bench fio_read_psync "$target" --rw=read --ioengine=psync
+	fio_bench fio_write_psync "$target" --rw=write --ioengine=psync
+	fio_bench fio_read_io_uring "$target" --rw=read --ioengine=io_uring --iodepth=8
+	fio_bench fio_read_io_uring_fixedbufs "$target" --rw=read --ioengine=io_uring --iodepth=8 \
+		--fixedbufs
+	perftest_bench "$target"
+}

@@ -13,6 +13,7 @@ echo "info kernel=$(uname -r) cpus=$(nproc) date=$(date -u +%Y-%m-%dT%H:%MZ)" >"
 echo "info memmap=$(echo "$MEMMAP" | tr ' ' ',') runs=$runs" >>"$OUT/info.txt"
 
 quiet_console
+rxe_up
 compare_regions
 ndctl disable-region "$RUST_PGMAP_REGION" >/dev/null
 insmod "$MODULE" region="$RUST_PGMAP_INDEX"
@@ -24,7 +25,7 @@ echo "info devdax=$dax devdax_region=$DAX_REGION rust_pgmap_region=$RUST_PGMAP_R
 cat "$OUT/info.txt"
 
 echo "--- negative control, rust_pgmap"
-for holder in vmsplice odirect longterm; do
+for holder in vmsplice odirect longterm rdma; do
 	NEGATIVE_CONTROL_LOG=$OUT/nc-rust_pgmap-$holder.txt "$BIN/negative_control" "$holder" rust_pgmap
 done
 
@@ -44,12 +45,20 @@ perf_rows() {
 echo "--- benchmarks: anonymous memory, rust_pgmap, device-dax (4K)"
 perf_rows anon rust_pgmap "$dax" | sed "s/target=$dax/target=devdax-4K/" | tee "$OUT/perf.txt"
 
+# Clients that no one here wrote: fewer runs, each takes seconds.
+echo "--- clients: fio and perftest on anonymous memory, rust_pgmap, device-dax (4K)"
+for ((run = 0; run < ${COMPARE_CLIENT_RUNS:-3}; run++)); do
+	for target in anon rust_pgmap "$dax"; do
+		client_rows "$target"
+	done
+done | sed "s/target=$dax/target=devdax-4K/" | tee -a "$OUT/perf.txt"
+
 echo "--- benchmarks: device-dax (2M) and rust_pgmap (folio_size=2M)"
 dax=$(devdax_create 2M)
 rmmod rust_pgmap
 insmod "$MODULE" region="$RUST_PGMAP_INDEX" folio_size=2M
 echo "--- negative control, rust_pgmap with 2 MiB folios"
-for holder in vmsplice odirect longterm; do
+for holder in vmsplice odirect longterm rdma; do
 	NEGATIVE_CONTROL_LOG=$OUT/nc-rust_pgmap-2M-$holder.txt "$BIN/negative_control" "$holder" \
 		rust_pgmap
 done

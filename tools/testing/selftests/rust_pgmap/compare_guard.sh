@@ -11,7 +11,7 @@ if [ ! -x "$bin/pgmap_bench" ] || [ ! -c /dev/rust_pgmap ]; then
 	ktap_skip_all "no compare programs in '$bin', or the module is not loaded"
 	exit "$KSFT_SKIP"
 fi
-ktap_set_plan 8
+ktap_set_plan 9
 
 # check NAME PATTERN CMD...: passes when CMD exits 0 and prints every line of PATTERN (an
 # extended regex per line of output that must match at least once).
@@ -54,6 +54,16 @@ check compare_negative_control_longterm_waits_and_ends_clean \
 	"$(printf '%s\n' '^before-release teardown=waiting' '^data bytes_wrong=0 intact=yes' \
 		'^after-release teardown_ms=' '^result clean=yes')" \
 	"$bin/negative_control" longterm rust_pgmap
+# The RDMA holder needs a verbs device: soft-RoCE on a veth pair of its own, gone after.
+ip link set lo up
+ip link add cg_veth0 type veth peer name cg_veth1 && ip link set cg_veth0 up &&
+	ip link set cg_veth1 up && rdma link add cg_rxe0 type rxe netdev cg_veth0
+check compare_negative_control_rdma_waits_and_ends_clean \
+	"$(printf '%s\n' '^hold rc=0' '^before-release teardown=waiting' '^release rc=0' \
+		'^data unread=no_cpu_view' '^after-release teardown_ms=' '^result clean=yes')" \
+	"$bin/negative_control" rdma rust_pgmap
+rdma link delete cg_rxe0
+ip link delete cg_veth0
 bench=/sys/kernel/debug/rust_pgmap_bench/request_release
 check compare_request_release_benchmark_runs \
 	'^bench=request_release refmode=(folio|scan) nr=16 cycles=1008 request_release_ns_per_folio=[0-9]+\.[0-9]{2} get_put_ns_per_folio=[0-9]+\.[0-9]{2}$' \
