@@ -73,7 +73,9 @@ if [ "$mode" = shell ]; then
 	exec vng "${vng_args[@]}"
 fi
 
-timeout=${RUST_PGMAP_VM_TIMEOUT:-900}
+# The check boot runs the whole suite twice: 30 minutes; any other boot 15.
+[ "$mode" = check ] && timeout=1800 || timeout=900
+timeout=${RUST_PGMAP_VM_TIMEOUT:-$timeout}
 setsid timeout --kill-after=10 "$timeout" vng "${vng_args[@]}" --verbose \
 	--exec "$ROOT/scripts/guest/boot.sh $out $mode" </dev/null >"$out/console.log" 2>&1 &
 vm=$!

@@ -80,18 +80,18 @@ result() {
 	awk '/#bytes/ { getline; print $2, $4; exit }' "$TMP/$1.client"
 }
 
-# One tool: 200 exchanges of 64 KiB; the registrations fault in and pin device pages, and give
+# One tool: 100 exchanges of 64 KiB; the registrations fault in and pin device pages, and give
 # them all back when perftest exits.
 bw_test() {
 	local test=$1 tool=$2 before after res
 	before=$(ctl_field status requested)
-	start_perftest "$test" "$tool" -n 200 -s 65536
+	start_perftest "$test" "$tool" -n 100 -s 65536
 	wait_perftest
 	res=$RES
 	after=$(ctl_field status requested)
 	ktap_print_msg "$test: exit codes (server client) $res; iterations and average MB/s:" \
 		"$(result "$test"); device folios requested $((after - before))"
-	if [ "$res" = "0 0" ] && [ "$(result "$test" | cut -d' ' -f1)" = 200 ] &&
+	if [ "$res" = "0 0" ] && [ "$(result "$test" | cut -d' ' -f1)" = 100 ] &&
 		awk -v bw="$(result "$test" | cut -d' ' -f2)" 'BEGIN { exit !(bw > 0) }' &&
 		((after > before)) && [ "$(ctl_field status outstanding)" = 0 ]; then
 		ktap_test_pass "$test"
