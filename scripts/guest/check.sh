@@ -18,10 +18,13 @@ BASE_DIR=$KSELFTEST
 # shellcheck source=/dev/null
 . "$KSELFTEST/kselftest/runner.sh"
 
-# run_programs LOG PROGRAM...: each program with the runner, appending to LOG: the runner writes
-# the programs' output to /dev/stdout, opened anew, which must not write over its own lines.
+# run_programs LOG PROGRAM...: each program with the runner, appending to LOG. The runner writes
+# the programs' output to $logfile, /dev/stdout by default, opened anew: in a virtme-ng guest
+# that is a symlink to virtme-ng's own output port, not to our stdout, so the programs' KTAP
+# would go to the console. LOG is opened for appending by both, which keeps their order.
 run_programs() {
 	local log=$1 prog start
+	local logfile=$log
 	shift
 	for prog in "$@"; do
 		start=$EPOCHREALTIME
