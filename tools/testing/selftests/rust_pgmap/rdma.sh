@@ -48,19 +48,24 @@ ctl_field() {
 
 # start_perftest NAME TOOL OPTION...: a server and a client of TOOL on $RXE, each with its
 # buffers in the device (the server's at page 0, the client's at 64 MiB); their output goes to
-# $TMP/NAME.server and $TMP/NAME.client, their pids to SERVER and CLIENT.
+# $TMP/NAME.server and $TMP/NAME.client, their pids to SERVER and CLIENT. -e: both sleep on
+# completion events rather than poll, which under TCG would starve rxe's own kernel work of
+# the guest's two CPUs. perftest turns cycles into seconds with a clock rate it fits by
+# regression, and without -F exits with "Can't produce a report" when the fit misses
+# r^2 >= 0.9, which TCG's cycle counter sometimes does (the bandwidth then reads 0): the tests
+# check what moved, not how fast.
 start_perftest() {
 	local name=$1 tool=$2 i
 	shift 2
 	PORT=$((PORT + 1))
-	"$tool" -d "$RXE" -x 0 -p "$PORT" --mmap=/dev/rust_pgmap "$@" >"$TMP/$name.server" 2>&1 &
+	"$tool" -d "$RXE" -x 0 -p "$PORT" -F -e --mmap=/dev/rust_pgmap "$@" >"$TMP/$name.server" 2>&1 &
 	SERVER=$!
 	for ((i = 0; i < 100; i++)); do
 		grep -q "Waiting for client" "$TMP/$name.server" && break
 		sleep 0.1
 	done
-	"$tool" -d "$RXE" -x 0 -p "$PORT" --mmap=/dev/rust_pgmap --mmap-offset=$((64 << 20)) "$@" \
-		127.0.0.1 >"$TMP/$name.client" 2>&1 &
+	"$tool" -d "$RXE" -x 0 -p "$PORT" -F -e --mmap=/dev/rust_pgmap --mmap-offset=$((64 << 20)) \
+		"$@" 127.0.0.1 >"$TMP/$name.client" 2>&1 &
 	CLIENT=$!
 }
 
@@ -80,6 +85,12 @@ result() {
 	awk '/#bytes/ { getline; print $2, $4; exit }' "$TMP/$1.client"
 }
 
+# Both sides' output, for a run that failed.
+perftest_errors() {
+	sed 's/^/server: /' "$TMP/$1.server"
+	sed 's/^/client: /' "$TMP/$1.client"
+}
+
 # One tool: 100 exchanges of 64 KiB; the registrations fault in and pin device pages, and give
 # them all back when perftest exits.
 bw_test() {
@@ -92,7 +103,6 @@ bw_test() {
 	ktap_print_msg "$test: exit codes (server client) $res; iterations and average MB/s:" \
 		"$(result "$test"); device folios requested $((after - before))"
 	if [ "$res" = "0 0" ] && [ "$(result "$test" | cut -d' ' -f1)" = 100 ] &&
-		awk -v bw="$(result "$test" | cut -d' ' -f2)" 'BEGIN { exit !(bw > 0) }' &&
 		((after > before)) && [ "$(ctl_field status outstanding)" = 0 ]; then
 		ktap_test_pass "$test"
 	else
@@ -117,12 +127,6 @@ wait_registered() {
 	done
 	sleep 0.5
 	tail -n 1 "$OUTSTANDING" | grep -qE '\([1-9][0-9]* pinned'
-}
-
-# Both sides' output, for a run that failed.
-perftest_errors() {
-	sed 's/^/server: /' "$TMP/$1.server"
-	sed 's/^/client: /' "$TMP/$1.client"
 }
 
 "$CTL" fill "$PATTERN_FIRST" "$PATTERN_PAGES" "$SEED" >/dev/null ||
@@ -167,9 +171,10 @@ ktap_test_result "pattern_intact_after_attach" \
 
 # rmmod in place of the TEARDOWN: the registered regions' mappings hold the device file, so the
 # module stays, refused as in use, and perftest completes; once it exits, rmmod works. The
-# module is loaded back as it was.
+# module is loaded back as it was. 200 exchanges: rmmod runs as soon as the regions are
+# registered, and needs no time to wait in.
 test=rmmod_refused_while_registered
-start_perftest "$test" ib_write_bw -n 400 -s 65536
+start_perftest "$test" ib_write_bw -n 200 -s 65536
 if wait_registered; then
 	rmmod rust_pgmap 2>"$TMP/rmmod"
 	rmmod_rc=$?
