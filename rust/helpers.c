@@ -404,6 +404,7 @@ void rust_pgmap_inode_set_size(struct inode *inode, loff_t size)
  */
 bool rust_pgmap_fault_maps_pmd(struct vm_fault *vmf)
 {
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
 	struct vm_area_struct *vma = vmf->vma;
 	pmd_t pmd = pmdp_get_lockless(vmf->pmd);
 
@@ -413,6 +414,15 @@ bool rust_pgmap_fault_maps_pmd(struct vm_fault *vmf)
 	if (!thp_vma_suitable_order(vma, vmf->address & HPAGE_PMD_MASK, PMD_ORDER))
 		return false;
 	return pmd_none(pmd) || pmd_trans_huge(pmd);
+#else
+	return false;
+#endif
+}
+
+/* do_set_pmd() maps nothing without THP, which 6.12 does not offer with PREEMPT_RT. */
+bool rust_pgmap_has_pmd_mappings(void)
+{
+	return IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE) && has_transparent_hugepage();
 }
 
 void rust_pgmap_fault_set_page(struct vm_fault *vmf, struct page *page)

@@ -80,6 +80,7 @@ unsigned int rust_pgmap_region_param(void);
 const char *rust_pgmap_folio_size_param(void);
 void rust_pgmap_inode_set_size(struct inode *inode, loff_t size);
 bool rust_pgmap_fault_maps_pmd(struct vm_fault *vmf);
+bool rust_pgmap_has_pmd_mappings(void);
 void rust_pgmap_fault_set_page(struct vm_fault *vmf, struct page *page);
 void rust_pgmap_folio_lock(struct page *page);
 void rust_pgmap_folio_unlock(struct page *page);

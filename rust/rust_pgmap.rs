@@ -66,6 +66,13 @@ impl kernel::Module for RustPgmap {
             );
             return Err(EINVAL);
         };
+        if !folio_size.mappable() {
+            pr_err!(
+                "folio_size={}: this kernel has no PMD mappings (no CONFIG_TRANSPARENT_HUGEPAGE)\n",
+                folio_size.name()
+            );
+            return Err(EINVAL);
+        }
         let index = ffi::region_param();
         let region = LegacyPmemRegion::claim(c_str!("rust_pgmap"), index).inspect_err(|err| {
             if *err == ENODEV {

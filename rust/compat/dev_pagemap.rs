@@ -52,6 +52,16 @@ impl FolioSize {
         }
     }
 
+    /// Whether this kernel can map folios of this size into user space: by PTE always, by PMD
+    /// only with `CONFIG_TRANSPARENT_HUGEPAGE`, which 6.12 does not offer with `PREEMPT_RT`.
+    pub fn mappable(self) -> bool {
+        match self {
+            Self::Base => true,
+            // SAFETY: A plain query of a CPU feature; no preconditions.
+            Self::Pmd => unsafe { ffi::rust_pgmap_has_pmd_mappings() },
+        }
+    }
+
     /// The folio order: `log2` of its number of pages.
     pub fn order(self) -> u32 {
         match self {

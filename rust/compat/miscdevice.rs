@@ -194,6 +194,7 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
                 None
             },
             // 2 MiB-aligned addresses for mappings of 2 MiB or more, where PMDs can map them.
+            #[cfg(CONFIG_TRANSPARENT_HUGEPAGE)]
             get_unmapped_area: if T::HAS_MMAP {
                 Some(bindings::thp_get_unmapped_area)
             } else {
