@@ -5,6 +5,8 @@
 #
 #   make run     build the release kernel and module, boot, run the demo
 #   make check   lint, build the debug kernel and module, boot, run every selftest in each refmode
+#   make check-rt make check's guest run on the debug kernel built with PREEMPT_RT (not in CI:
+#                a third kernel does not fit its time; see Documentation/testing.rst)
 #   make compare device-dax against rust_pgmap: the DAX-gup mistake and the price of the fix
 #   make lint    rustfmt and clippy (CLIPPY=1 W=1), no warnings allowed; the verdict's own tests
 #   make shell   an interactive guest with the module available
@@ -12,7 +14,7 @@
 
 PHASE := scripts/phase.sh
 
-.PHONY: run check compare lint shell clean setup kernel-% module-% selftests
+.PHONY: run check check-rt compare lint shell clean setup kernel-% module-% selftests
 
 setup:
 	@$(PHASE) setup scripts/setup-toolchain.sh
@@ -45,7 +47,13 @@ check: lint module-debug selftests
 	@rm -rf build/debug/guest-check
 	@$(PHASE) guest-check scripts/vm.sh debug check || \
 		echo "check: the guest did not finish; the verdict follows"
-	@scripts/check-verdict.sh
+	@scripts/check-verdict.sh debug
+
+check-rt: module-rt selftests
+	@rm -rf build/rt/guest-check
+	@$(PHASE) guest-check-rt scripts/vm.sh rt check || \
+		echo "check-rt: the guest did not finish; the verdict follows"
+	@scripts/check-verdict.sh rt
 
 compare: module-compare
 	@$(PHASE) compare scripts/compare.sh

@@ -37,12 +37,25 @@ toolchain_versions() {
 	ld.lld --version | head -n 1
 }
 
+# The config fragments of a flavor, in the order they merge: base.config, then the flavor's.
+# A flavor's first line may be "# on top of: OTHER", a flavor whose fragments come before it.
+flavor_fragments() {
+	local flavor=$1 base
+	base=$(sed -n '1s/^# on top of: //p' "$ROOT/qemu/$flavor.config")
+	if [ -n "$base" ]; then
+		flavor_fragments "$base"
+	else
+		echo "$ROOT/qemu/base.config"
+	fi
+	echo "$ROOT/qemu/$flavor.config"
+}
+
 kernel_build_dir() {
 	local flavor=$1 key
 	key=$({
 		kernel_src_dir
 		toolchain_versions
-		cat "$ROOT/qemu/base.config" "$ROOT/qemu/$flavor.config"
+		flavor_fragments "$flavor" | xargs cat
 	} | sha256sum | cut -c1-16)
 	echo "$CACHE_DIR/build/$flavor-$key"
 }

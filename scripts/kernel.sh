@@ -32,14 +32,15 @@ if [ ! -f "$src/Makefile" ]; then
 fi
 
 mkdir -p "$out"
-fragments=("$ROOT/qemu/base.config" "$ROOT/qemu/$flavor.config")
+mapfile -t fragments < <(flavor_fragments "$flavor")
 echo "kernel: configuring $flavor in $out"
 make -s -C "$src" O="$out" "${KMAKE_ARGS[@]}" allnoconfig >/dev/null
 (cd "$src" && KCONFIG_CONFIG="$out/.config" ./scripts/kconfig/merge_config.sh -m -O "$out" \
 	"$out/.config" "${fragments[@]}" >/dev/null)
 make -s -C "$src" O="$out" "${KMAKE_ARGS[@]}" olddefconfig >/dev/null
 
-# olddefconfig silently drops options whose dependencies are unmet.
+# olddefconfig silently drops options whose dependencies are unmet. A later fragment's line for
+# an option overrides an earlier one's.
 bad=0
 while IFS= read -r line; do
 	case "$line" in
@@ -58,12 +59,14 @@ while IFS= read -r line; do
 		}
 		;;
 	esac
-done < <(cat "${fragments[@]}")
+done < <(cat "${fragments[@]}" | sed -nE 's/^(# )?(CONFIG_[A-Z0-9_]+)[= ].*/\2 &/p' |
+	awk '{ last[$1] = substr($0, length($1) + 2); order[$1] = NR }
+	     END { for (o in last) print order[o], last[o] }' | sort -n | cut -d' ' -f2-)
 [ "$bad" = 0 ] || die "the $flavor config lacks options the fragments ask for"
 
 # How many objects a build of each flavor makes, as last measured: the progress lines' "about".
 # (release: estimated, as the others grew by about 120 with soft-RoCE and its networking).
-declare -A objects=([debug]=1640 [release]=1590 [compare]=1615)
+declare -A objects=([debug]=1640 [release]=1590 [compare]=1615 [rt]=1640)
 echo "kernel: building $flavor ($(nproc) jobs): a progress line every 30 s"
 make -s -C "$src" O="$out" "${KMAKE_ARGS[@]}" -j"$(($(nproc) + 1))" all &
 build=$!

@@ -4,6 +4,7 @@
 # module reloaded with folio_size=2M, in the suite's refmode. Leaves the module loaded as it
 # found it.
 . "$(dirname "$0")/lib.sh"
+skip_without_pmd_mappings
 
 unload_for_reload || exit 1
 rc=0

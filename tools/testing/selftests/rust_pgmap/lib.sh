@@ -43,6 +43,29 @@ with_folio_size() {
 	return "$rc"
 }
 
+# skip_without_pmd_mappings: first in the programs of 2 MiB folios. 6.12 has no
+# CONFIG_TRANSPARENT_HUGEPAGE with PREEMPT_RT, and a module that cannot map a folio by PMD must
+# refuse folio_size=2M with EINVAL and one line: then the program skips, having checked that.
+skip_without_pmd_mappings() {
+	local rc=0
+	[ -d /sys/kernel/mm/transparent_hugepage ] && return 0
+	unload_for_reload || exit 1
+	dmesg_mark
+	if load_rust_pgmap folio_size=2M 2>/dev/null; then
+		echo "# no THP, and yet folio_size=2M was accepted"
+		rmmod rust_pgmap
+		rc=1
+	elif ! dmesg_since_mark | grep -q 'folio_size=2M: this kernel has no PMD mappings'; then
+		echo "# folio_size=2M: no dmesg line says why it was refused"
+		rc=1
+	fi
+	restore_module || rc=1
+	[ "$rc" = 0 ] || exit "$rc"
+	ktap_print_header
+	ktap_skip_all "no CONFIG_TRANSPARENT_HUGEPAGE: folio_size=2M is refused with EINVAL"
+	exit "$KSFT_SKIP"
+}
+
 # Converts a memmap size like 512M or 1G to bytes.
 to_bytes() {
 	local n=${1%[KMGkmg]}
