@@ -92,8 +92,16 @@ mutant_skip_fault_wait() {
 	expect='the teardown did not complete'
 }
 
+mutant_request_leaks_on_enomem() {
+	file=rust/test_device.rs
+	subst='s/(            \.try_create_and_insert\(req\.handle, hold\.clone\(\), GFP_KERNEL\)\n        \{\n)            let _ = hold\.release\(\);\n/$1/'
+	# Only REQUEST: a later TEARDOWN would wait for the leaked folios for ever.
+	command='RUST_PGMAP_FI_ONLY=ioctl_REQUEST $KSELFTEST/rust_pgmap/fault_inject_test'
+	expect='ioctl_REQUEST: n=[0-9]+: the failed call left the device changed'
+}
 mutants=(init_fails leak skip_sweep drop_sample_write spurious_ebusy act_before_result_check
-	region_ignored early_completion no_holder_module stress_time_bound skip_fault_wait)
+	region_ignored early_completion no_holder_module stress_time_bound skip_fault_wait
+	request_leaks_on_enomem)
 
 want=("$@")
 for name in "${want[@]}"; do

@@ -21,7 +21,8 @@
  * KTAP result per entry point, with the number of injection points it reached.
  *
  * Needs the module loaded ($MODULE and $RUST_PGMAP_REFMODE to reload it, $CONSUMER_MODULE and
- * $CONSUMER_RS_MODULE for the samples); leaves it loaded as it found it.
+ * $CONSUMER_RS_MODULE for the samples); leaves it loaded as it found it. RUST_PGMAP_FI_ONLY
+ * names one entry point to run, the others skipping.
  */
 #define _GNU_SOURCE
 #include "rust_pgmap_lib.h"
@@ -568,9 +569,14 @@ static int inject_each(const struct entry *e, struct ctx *c, struct outcome *out
 
 static void run(const struct entry *e, struct ctx *c)
 {
+	const char *only = getenv("RUST_PGMAP_FI_ONLY");
 	struct outcome out;
 	int points, ret;
 
+	if (only && strcmp(only, e->name)) {
+		ksft_test_result_code(KSFT_SKIP, e->name, "not RUST_PGMAP_FI_ONLY");
+		return;
+	}
 	if (e->pre != OPEN)
 		close_device(c);
 	if (e->pre != UNLOADED && !module_loaded() && (ret = load_rust_pgmap(NULL)))
