@@ -139,21 +139,35 @@ static inline long trace_overruns(void)
 
 /*
  * Stops the trace and counts what it saw, then turns the events off. -EOVERFLOW if the ring
- * lost events: a lost free in hard IRQ would read as none.
+ * lost events: a lost free in hard IRQ would read as none. Each CPU's trace on its own: a
+ * stack follows its event only in its CPU's ring, and the merged trace may put another CPU's
+ * event between them.
  */
 static inline int trace_frees_stop(struct module_frees *frees)
 {
+	char path[64];
 	FILE *trace;
 	long lost;
 	int ret = tracefs_write("tracing_on", "0");
 
 	if (ret)
 		return ret;
-	trace = fopen(TRACEFS "trace", "r");
-	if (!trace)
-		return -errno;
-	*frees = count_module_frees(trace);
-	fclose(trace);
+	*frees = (struct module_frees){ 0 };
+	for (int cpu = 0;; cpu++) {
+		struct module_frees n;
+
+		snprintf(path, sizeof(path), TRACEFS "per_cpu/cpu%d/trace", cpu);
+		trace = fopen(path, "r");
+		if (!trace) {
+			if (!cpu)
+				return -errno;
+			break;
+		}
+		n = count_module_frees(trace);
+		fclose(trace);
+		frees->all += n.all;
+		frees->in_hardirq += n.in_hardirq;
+	}
 	lost = trace_overruns();
 	ret = trace_frees(false);
 	if (!ret && lost) {
