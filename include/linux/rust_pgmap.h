@@ -26,8 +26,9 @@ struct rust_pgmap_hold;
  *	the holder to stop using the folios (stop DMA, unmap them from its own tables) and then
  *	call rust_pgmap_release_folios(), from within @revoke or soon after, from any context.
  *	Until it does, the teardown waits. Never called before rust_pgmap_request_folios() has
- *	returned the hold (use the @hold it is given: the caller may not have stored the handle
- *	yet), never once rust_pgmap_release_folios() has been called, and never while the
+ *	done its work and is returning the hold (use the @hold it is given: the caller may not
+ *	have stored the handle yet, as on PREEMPT_RT the revoke can preempt the return), never
+ *	once rust_pgmap_release_folios() has been called, and never while the
  *	owner's module_init() runs. May sleep. Must not request folios from the same device.
  */
 struct rust_pgmap_hold_ops {

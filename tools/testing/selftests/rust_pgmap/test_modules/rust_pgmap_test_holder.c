@@ -112,6 +112,14 @@ static void holder_revoke(struct rust_pgmap_hold *hold, void *data)
 		atomic_inc(&revoke_after_free);
 	if (READ_ONCE(h->magic) != HOLDER_MAGIC)
 		atomic_inc(&revoke_bad_data);
+	/*
+	 * The request arms the hold as the last thing before it returns, so a revoke may start
+	 * while the requester is still returning to us (on another CPU, or on PREEMPT_RT by
+	 * preempting it at the wake-up): give it a moment. A revoke that came while the request
+	 * was still at work (it sleeps a second at its delay point in the test) waits in vain.
+	 */
+	for (int i = 0; i < 100 && !READ_ONCE(h->returned); i++)
+		msleep(1);
 	if (!READ_ONCE(h->returned))
 		atomic_inc(&revoke_before_return);
 	pr_info("revoke: %lu folios, %s\n", rust_pgmap_hold_nr(hold), revoke);
