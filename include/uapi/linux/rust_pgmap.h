@@ -28,7 +28,7 @@ struct rust_pgmap_status {
 	__u64 freed;       /* 1->0 transitions seen by page_free */
 	__u64 outstanding; /* requested - freed */
 	__u64 pinned;      /* pages held by PIN, over all open files */
-	__u64 held;        /* pages held by REQUEST, over all open files */
+	__u64 held;        /* folios held by REQUEST, over all open files */
 	__u64 freed_in_irq; /* page_free calls made from interrupt context */
 	__u64 freed_live;  /* page_free calls that found the page in use again: always 0 */
 };

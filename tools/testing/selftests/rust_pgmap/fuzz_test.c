@@ -11,6 +11,11 @@
  * Each run takes a new seed, which it prints; RUST_PGMAP_FUZZ_SEED replays a run and
  * RUST_PGMAP_FUZZ_OPS lengthens it; RUST_PGMAP_FUZZ_SECS bounds its time (on a slow guest the
  * walk stops early).
+ *
+ * With 2 MiB folios (the module loaded with folio_size=2M), the model's unit is the folio: a
+ * mapping, a request and a tracked "page" below are whole folios, and the calls that would cut
+ * one (an offset, a munmap, an mprotect or an mremap inside a folio) are expected to fail with
+ * EINVAL. A pin still takes pages: it starts and ends inside its first and last folio.
  */
 #define _GNU_SOURCE
 #include "rust_pgmap_lib.h"
@@ -26,8 +31,11 @@
 /* Fewer ops than this, when the time bound stops the walk, prove too little to pass. */
 #define FZ_MIN_OPS 2000
 
-/* Region pages the walk uses: a small window, so that ranges collide, and the region's end. */
-#define FZ_WIN_FIRST 2048
+/*
+ * Region folios the walk uses: a small window, so that ranges collide, and the region's end.
+ * The window starts at FZ_WIN_FIRST_BYTES into the region.
+ */
+#define FZ_WIN_FIRST_BYTES (8ULL << 20)
 #define FZ_WIN_PAGES 48
 #define FZ_END_PAGES 8
 /* Largest range of one op, to keep every op cheap on an emulated guest. */
@@ -119,6 +127,7 @@ static struct fz_set fz_set_success_to(struct fz_set s, int err)
 	return s;
 }
 
+/* Below, a "page" of the model is a folio: 4 KiB or 2 MiB, as the module was loaded. */
 struct fz_map {
 	uint8_t *addr;   /* NULL: the slot is free */
 	uint64_t first;  /* region page mapped at addr */
@@ -136,13 +145,18 @@ enum fz_use { USE_NO, USE_MAYBE, USE_YES };
 struct fz_hold {
 	uint64_t handle;
 	uint64_t first;  /* first region page, or FZ_NOT_DEVICE */
-	uint64_t npages;
+	uint64_t npages; /* region pages it covers */
+	uint64_t count;  /* as STATUS counts them: 4 KiB pages of a pin, folios of a request */
 };
 
 struct fz {
 	int fd;
 	uint32_t rng;
-	uint64_t nr;
+	uint64_t nr;        /* region pages (folios) */
+	uint64_t nr_pages;  /* region pages of 4 KiB, which PIN takes */
+	uint64_t fp;        /* 4 KiB pages per folio */
+	uint64_t unit;      /* bytes per folio */
+	uint64_t win_first; /* first page of the window */
 	bool live;
 	uint8_t *arena;
 	uint8_t *anon;   /* FZ_ANON_PAGES pinnable pages, then a PROT_NONE page */
@@ -271,13 +285,13 @@ static const char *fz_ptr_name(enum fz_ptr m)
 
 static uint8_t *fz_slot(struct fz *f, int i)
 {
-	return f->arena + (size_t)i * FZ_SLOT_PAGES * RPG_PAGE;
+	return f->arena + (size_t)i * FZ_SLOT_PAGES * f->unit;
 }
 
 /* Puts the PROT_NONE reservation back over a range the walk unmapped. */
 static void fz_reserve(struct fz *f, void *addr, uint64_t npages)
 {
-	void *p = mmap(addr, npages * RPG_PAGE, PROT_NONE,
+	void *p = mmap(addr, npages * f->unit, PROT_NONE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
 
 	if (p != addr)
@@ -313,13 +327,14 @@ static int fz_find(const struct fz_hold *h, int n, uint64_t handle)
 }
 
 static void fz_add_hold(struct fz *f, struct fz_hold *h, int *n, uint64_t handle,
-			uint64_t first, uint64_t npages)
+			uint64_t first, uint64_t npages, uint64_t count)
 {
 	if (fz_find(f->pins, f->npins, handle) >= 0 || fz_find(f->reqs, f->nreqs, handle) >= 0)
 		fz_violation(f, "handle %llu given out twice", (unsigned long long)handle);
 	h[*n].handle = handle;
 	h[*n].first = first;
 	h[*n].npages = npages;
+	h[*n].count = count;
 	(*n)++;
 }
 
@@ -362,8 +377,8 @@ static enum fz_use fz_use(const struct fz *f, uint64_t page)
 /* The index of a tracked region page in stamp[], or -1. */
 static int fz_tracked(const struct fz *f, uint64_t page)
 {
-	if (page - FZ_WIN_FIRST < FZ_WIN_PAGES + FZ_MAX_N)
-		return page - FZ_WIN_FIRST;
+	if (page - f->win_first < FZ_WIN_PAGES + FZ_MAX_N)
+		return page - f->win_first;
 	if (page < f->nr && f->nr - 1 - page < FZ_END_PAGES + FZ_MAX_N)
 		return FZ_WIN_PAGES + FZ_MAX_N + (f->nr - 1 - page);
 	return -1;
@@ -403,7 +418,7 @@ static void fz_mark_zapped(struct fz *f)
 static void fz_count_use(const struct fz *f, uint64_t *yes, uint64_t *maybe)
 {
 	*yes = *maybe = 0;
-	for (uint64_t p = FZ_WIN_FIRST; p < FZ_WIN_FIRST + FZ_WIN_PAGES + FZ_MAX_N; p++) {
+	for (uint64_t p = f->win_first; p < f->win_first + FZ_WIN_PAGES + FZ_MAX_N; p++) {
 		enum fz_use u = fz_use(f, p);
 
 		*yes += u == USE_YES;
@@ -446,12 +461,12 @@ static int fz_touches(struct fz *f, int n, bool report, bool readonly)
 		if (!m)
 			break;
 		k = fz_below(f, m->npages);
-		off = fz_below(f, RPG_PAGE);
+		off = fz_below(f, f->unit);
 		write = (m->prot & PROT_WRITE) && (fz_rnd(f) & 1);
 		want = fz_touch_expect(f, m, k);
 		page = m->first + k;
-		start = (volatile uint64_t *)(m->addr + k * RPG_PAGE);
-		sig = rpg_touch(m->addr + k * RPG_PAGE + off, write);
+		start = (volatile uint64_t *)(m->addr + k * f->unit);
+		sig = rpg_touch(m->addr + k * f->unit + off, write);
 		if (report && sig)
 			f->refused[f->kind]++;
 		if (sig != want) {
@@ -498,9 +513,9 @@ static void fz_status_check(struct fz *f)
 		return;
 	if (st.state != (f->live ? RUST_PGMAP_STATE_LIVE : RUST_PGMAP_STATE_DEAD))
 		fz_violation(f, "state %u, model says %s", st.state, f->live ? "live" : "dead");
-	if (st.nr_pages != f->nr)
+	if (st.nr_pages != f->nr_pages)
 		fz_violation(f, "nr_pages %llu, was %llu", (unsigned long long)st.nr_pages,
-			     (unsigned long long)f->nr);
+			     (unsigned long long)f->nr_pages);
 	if (st.pinned != f->pinned || st.held != f->held)
 		fz_violation(f, "pinned %llu held %llu, model %llu %llu",
 			     (unsigned long long)st.pinned, (unsigned long long)st.held,
@@ -540,7 +555,7 @@ static void fz_op_release(struct fz *f);
 static void fz_op_pin(struct fz *f)
 {
 	struct rust_pgmap_pin pin = { 0 };
-	uint64_t dev_first = FZ_NOT_DEVICE, map_off = 0;
+	uint64_t dev_first = FZ_NOT_DEVICE, dev_n = 0, map_off = 0;
 	struct fz_map *m = fz_random_map(f), *pinned_map = NULL;
 	uint32_t sub = fz_below(f, 20), r;
 	bool ok = false;
@@ -558,9 +573,13 @@ static void fz_op_pin(struct fz *f)
 		sub = 12;
 	switch (sub) {
 	case 0 ... 11: {
-		/* A subrange of a mapping, sometimes running into the slot's PROT_NONE rest. */
+		/*
+		 * A subrange of a mapping, sometimes running into the slot's PROT_NONE rest: the
+		 * pages from inside folio off to inside folio off + n - 1.
+		 */
 		uint64_t off = fz_below(f, m->npages);
 		uint64_t n = 1 + fz_below(f, fz_below(f, 4) ? m->npages - off : FZ_MAX_N);
+		uint64_t head = fz_below(f, f->fp), end = n * f->fp - fz_below(f, f->fp);
 
 		r = fz_below(f, 8);
 		/* FOLL_WRITE on a read-only mapping, sometimes. */
@@ -569,13 +588,14 @@ static void fz_op_pin(struct fz *f)
 		pin.flags = r < 4 ? RUST_PGMAP_PIN_WRITE : r < 6 ? 0 :
 			    r == 6 ? RUST_PGMAP_PIN_LONGTERM | RUST_PGMAP_PIN_WRITE :
 			    RUST_PGMAP_PIN_LONGTERM;
-		pin.addr = (uintptr_t)(m->addr + off * RPG_PAGE);
-		pin.npages = n;
+		pin.addr = (uintptr_t)(m->addr + off * f->unit + head * RPG_PAGE);
+		pin.npages = end > head ? end - head : 1;
 		ok = f->live && off + n <= m->npages && m->first + off + n <= f->nr &&
 		     m->prot != PROT_NONE &&
 		     (!(pin.flags & RUST_PGMAP_PIN_WRITE) || (m->prot & PROT_WRITE));
 		allow = ok ? FZ_ALLOW(0) : FZ_ALLOW(EFAULT);
 		dev_first = m->first + off;
+		dev_n = n;
 		pinned_map = m;
 		map_off = off;
 		break;
@@ -616,7 +636,7 @@ static void fz_op_pin(struct fz *f)
 	case 17:
 		pin.addr = (uintptr_t)f->anon;
 		r = fz_below(f, 4);
-		pin.npages = r == 0 ? 0 : r == 1 ? f->nr + 1 + fz_below(f, 100000) :
+		pin.npages = r == 0 ? 0 : r == 1 ? f->nr_pages + 1 + fz_below(f, 100000) :
 			     r == 2 ? UINT64_MAX : 1ULL << (32 + fz_below(f, 32));
 		allow = pin.npages ? FZ_ALLOW(ERANGE) : FZ_ALLOW(EINVAL);
 		break;
@@ -654,7 +674,7 @@ static void fz_op_pin(struct fz *f)
 		 pin.pad, fz_ptr_name(mode), f->live ? "live" : "dead");
 	/* Even a pin that should have failed is tracked, so that it is given back. */
 	if (!ret && mode == PTR_OK) {
-		fz_add_hold(f, f->pins, &f->npins, pin.handle, dev_first, pin.npages);
+		fz_add_hold(f, f->pins, &f->npins, pin.handle, dev_first, dev_n, pin.npages);
 		f->pinned += pin.npages;
 	}
 	/*
@@ -662,7 +682,7 @@ static void fz_op_pin(struct fz *f)
 	 * write back undid the pin, not the faults), maybe some if it failed part-way.
 	 */
 	if (pinned_map && mode != PTR_BAD && f->live && (!ret || ret == -EFAULT))
-		fz_mark_faulted(pinned_map, map_off, pin.npages, ret && !(mode == PTR_RO && ok));
+		fz_mark_faulted(pinned_map, map_off, dev_n, ret && !(mode == PTR_RO && ok));
 }
 
 /* A handle: known ones, small numbers near the ones handed out, and anything. */
@@ -711,9 +731,9 @@ static void fz_op_drop(struct fz *f, bool pins)
 	/* Follow the kernel: after success or ENOENT it holds no such handle. */
 	if (i >= 0 && mode != PTR_BAD && (ret == 0 || ret == -ENOENT)) {
 		if (pins)
-			f->pinned -= own[i].npages;
+			f->pinned -= own[i].count;
 		else
-			f->held -= own[i].npages;
+			f->held -= own[i].count;
 		fz_remove_hold(own, n_own, i);
 	}
 }
@@ -728,11 +748,18 @@ static void fz_op_release(struct fz *f)
 	fz_op_drop(f, false);
 }
 
-/* The results REQUEST may give for a range, in the order the driver checks. */
+/*
+ * The results REQUEST may give for a range of 4 KiB pages, in the order the driver checks:
+ * whole folios first, then in folios.
+ */
 static struct fz_set fz_request_allow(const struct fz *f, uint64_t off, uint64_t n)
 {
 	enum fz_use use = USE_NO;
 
+	if ((off | n) % f->fp)
+		return FZ_ALLOW(EINVAL);
+	off /= f->fp;
+	n /= f->fp;
 	if (!f->live)
 		return FZ_ALLOW(ENXIO);
 	if (n > UINT64_MAX - off || n == 0)
@@ -762,21 +789,26 @@ static void fz_op_request(struct fz *f)
 	f->kind = K_REQUEST;
 	switch (sub) {
 	case 0 ... 5:
-		req.offset = FZ_WIN_FIRST + fz_below(f, FZ_WIN_PAGES);
-		req.npages = 1 + fz_below(f, FZ_MAX_N);
+		req.offset = (f->win_first + fz_below(f, FZ_WIN_PAGES)) * f->fp;
+		req.npages = (1 + fz_below(f, FZ_MAX_N)) * f->fp;
 		break;
 	case 6:
-		req.offset = f->nr - 1 - fz_below(f, FZ_END_PAGES);
-		req.npages = 1 + fz_below(f, FZ_MAX_N);
+		req.offset = (f->nr - 1 - fz_below(f, FZ_END_PAGES)) * f->fp;
+		req.npages = (1 + fz_below(f, FZ_MAX_N)) * f->fp;
 		break;
 	case 7:
-		req.offset = FZ_WIN_FIRST + fz_below(f, FZ_WIN_PAGES);
+		req.offset = (f->win_first + fz_below(f, FZ_WIN_PAGES)) * f->fp;
 		req.npages = 0;
+		/* Or, of large folios, a range that cuts one. */
+		if (f->fp > 1 && fz_below(f, 2)) {
+			req.offset += fz_below(f, 2) ? 1 + fz_below(f, f->fp - 1) : 0;
+			req.npages = 1 + fz_below(f, 2 * f->fp);
+		}
 		break;
 	default:
 		r = fz_below(f, 4);
 		if (r == 0) {
-			req.offset = f->nr + fz_below(f, 1000);
+			req.offset = f->nr_pages + fz_below(f, 1000);
 			req.npages = 1 + fz_below(f, 4);
 		} else if (r == 1) {
 			req.offset = UINT64_MAX - fz_below(f, 8);
@@ -807,11 +839,12 @@ static void fz_op_request(struct fz *f)
 		 (unsigned long long)req.offset, (unsigned long long)req.npages,
 		 fz_ptr_name(mode), f->live ? "live" : "dead");
 	if (!ret && mode == PTR_OK) {
-		fz_add_hold(f, f->reqs, &f->nreqs, req.handle, req.offset, req.npages);
-		f->held += req.npages;
+		fz_add_hold(f, f->reqs, &f->nreqs, req.handle, req.offset / f->fp,
+			    req.npages / f->fp, req.npages / f->fp);
+		f->held += req.npages / f->fp;
 	}
 	if (!ret)
-		fz_mark_unmapped(f, req.offset, req.npages);
+		fz_mark_unmapped(f, req.offset / f->fp, req.npages / f->fp);
 }
 
 static void fz_op_munmap(struct fz *f);
@@ -847,60 +880,66 @@ static void fz_op_mmap(struct fz *f)
 	case 0 ... 8:
 		break;
 	case 9:
-		len = RPG_PAGE * (1 + fz_below(f, FZ_MAX_N));
+		len = f->unit * (1 + fz_below(f, FZ_MAX_N));
 		prot = fz_below(f, 2) ? PROT_READ : PROT_READ | PROT_WRITE;
-		fz_mmap_refused(f, len, prot, MAP_PRIVATE, FZ_WIN_FIRST * RPG_PAGE,
+		fz_mmap_refused(f, len, prot, MAP_PRIVATE, f->win_first * f->unit,
 				FZ_ALLOW(EINVAL));
 		return;
 	case 10:
-		fz_mmap_refused(f, RPG_PAGE, PROT_EXEC | (fz_below(f, 2) ? PROT_READ : 0),
-				MAP_SHARED, FZ_WIN_FIRST * RPG_PAGE, FZ_ALLOW(EPERM));
+		fz_mmap_refused(f, f->unit, PROT_EXEC | (fz_below(f, 2) ? PROT_READ : 0),
+				MAP_SHARED, f->win_first * f->unit, FZ_ALLOW(EPERM));
 		return;
 	case 11:
-		if (fz_below(f, 2))
-			fz_mmap_refused(f, RPG_PAGE, PROT_READ, MAP_SHARED,
-					(off_t)(f->nr + fz_below(f, 64)) * RPG_PAGE,
+		r = fz_below(f, f->fp > 1 ? 3 : 2);
+		if (r == 0)
+			fz_mmap_refused(f, f->unit, PROT_READ, MAP_SHARED,
+					(off_t)(f->nr + fz_below(f, 64)) * f->unit,
 					FZ_ALLOW(EINVAL));
-		else
-			fz_mmap_refused(f, RPG_PAGE, PROT_READ, MAP_SHARED,
-					FZ_WIN_FIRST * RPG_PAGE + 1 + fz_below(f, RPG_PAGE - 1),
+		else if (r == 1)
+			fz_mmap_refused(f, f->unit, PROT_READ, MAP_SHARED,
+					f->win_first * f->unit + 1 + fz_below(f, RPG_PAGE - 1),
+					FZ_ALLOW(EINVAL));
+		else /* An offset inside a large folio. */
+			fz_mmap_refused(f, f->unit, PROT_READ, MAP_SHARED,
+					f->win_first * f->unit +
+						(1 + fz_below(f, f->fp - 1)) * RPG_PAGE,
 					FZ_ALLOW(EINVAL));
 		return;
 	case 12:
 		/* Negative offsets end past the largest file offset (EOVERFLOW) or the region. */
 		if (fz_below(f, 2))
-			fz_mmap_refused(f, RPG_PAGE, PROT_READ, MAP_SHARED,
+			fz_mmap_refused(f, f->unit, PROT_READ, MAP_SHARED,
 					-(off_t)RPG_PAGE * (off_t)(1 + fz_below(f, 16)),
 					FZ_ALLOW(EOVERFLOW, EINVAL));
 		else
-			fz_mmap_refused(f, RPG_PAGE, PROT_READ, MAP_SHARED,
+			fz_mmap_refused(f, f->unit, PROT_READ, MAP_SHARED,
 					(off_t)1 << (40 + fz_below(f, 20)), FZ_ALLOW(EINVAL));
 		return;
 	case 13:
 		fz_mmap_refused(f, 0, PROT_READ, MAP_SHARED, 0, FZ_ALLOW(EINVAL));
 		return;
 	case 14:
-		fz_mmap_refused(f, RPG_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE | MAP_SYNC,
-				FZ_WIN_FIRST * RPG_PAGE, FZ_ALLOW(EOPNOTSUPP));
+		fz_mmap_refused(f, f->unit, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE | MAP_SYNC,
+				f->win_first * f->unit, FZ_ALLOW(EOPNOTSUPP));
 		return;
 	default:
 		fz_mmap_refused(f, SIZE_MAX - fz_below(f, RPG_PAGE - 1), PROT_READ, MAP_SHARED,
-				FZ_WIN_FIRST * RPG_PAGE, FZ_ALLOW(ENOMEM, EOVERFLOW));
+				f->win_first * f->unit, FZ_ALLOW(ENOMEM, EOVERFLOW));
 		return;
 	}
 
 	/* A good mapping, in the free slot; near the end it may run past the region. */
-	first = fz_below(f, 4) ? FZ_WIN_FIRST + fz_below(f, FZ_WIN_PAGES) :
+	first = fz_below(f, 4) ? f->win_first + fz_below(f, FZ_WIN_PAGES) :
 		f->nr - 1 - fz_below(f, FZ_END_PAGES);
 	n = 1 + fz_below(f, FZ_MAX_N);
 	/* The kernel rounds the length up. */
-	len = n * RPG_PAGE - (fz_below(f, 3) ? 0 : fz_below(f, RPG_PAGE));
+	len = n * f->unit - (fz_below(f, 3) ? 0 : fz_below(f, RPG_PAGE));
 	r = fz_below(f, 10);
 	prot = r < 6 ? PROT_READ | PROT_WRITE : r < 9 ? PROT_READ : PROT_NONE;
 	r = fz_below(f, 8);
 	flags = (r == 0 ? MAP_SHARED | MAP_POPULATE : r == 1 ? MAP_SHARED_VALIDATE : MAP_SHARED) |
 		MAP_FIXED;
-	p = mmap(fz_slot(f, slot), len, prot, flags, f->fd, first * RPG_PAGE);
+	p = mmap(fz_slot(f, slot), len, prot, flags, f->fd, first * f->unit);
 	if (!fz_check(f, p == MAP_FAILED ? -errno : 0, FZ_ALLOW(0),
 		      "mmap slot %d len %#zx prot %#x flags %#x page %llu", slot, len, prot, flags,
 		      (unsigned long long)first)) {
@@ -938,16 +977,22 @@ static void fz_op_munmap(struct fz *f)
 	}
 	f->kind = K_MUNMAP;
 	if (sub == 7) {
-		if (fz_below(f, 2))
+		uint32_t r = fz_below(f, f->fp > 1 ? 3 : 2);
+
+		if (r == 0)
 			ret = munmap(m->addr + 1 + fz_below(f, RPG_PAGE - 1), RPG_PAGE) ?
 			      -errno : 0;
-		else
+		else if (r == 1)
 			ret = munmap(m->addr, 0) ? -errno : 0;
+		else /* Pages inside a large folio: the VMA may not split there. */
+			ret = munmap(m->addr + fz_below(f, m->npages) * f->unit +
+					     fz_below(f, f->fp) * RPG_PAGE,
+				     (1 + fz_below(f, f->fp - 1)) * RPG_PAGE) ? -errno : 0;
 		fz_check(f, ret, FZ_ALLOW(EINVAL), "munmap of a bad range in %p", m->addr);
 		return;
 	}
 	if (sub < 5 || m->npages == 1) {
-		ret = munmap(m->addr, m->npages * RPG_PAGE) ? -errno : 0;
+		ret = munmap(m->addr, m->npages * f->unit) ? -errno : 0;
 		fz_check(f, ret, FZ_ALLOW(0), "munmap %p, %llu pages", m->addr,
 			 (unsigned long long)m->npages);
 		fz_reserve(f, m->addr, m->npages);
@@ -957,19 +1002,19 @@ static void fz_op_munmap(struct fz *f)
 	/* Cut off the head or the tail: the VMA splits, the rest stays mapped. */
 	k = 1 + fz_below(f, m->npages - 1);
 	if (sub == 5) {
-		ret = munmap(m->addr, k * RPG_PAGE) ? -errno : 0;
+		ret = munmap(m->addr, k * f->unit) ? -errno : 0;
 		fz_check(f, ret, FZ_ALLOW(0), "munmap head of %p, %llu pages", m->addr,
 			 (unsigned long long)k);
 		fz_reserve(f, m->addr, k);
-		m->addr += k * RPG_PAGE;
+		m->addr += k * f->unit;
 		m->first += k;
 		m->faulted >>= k;
 		m->maybe >>= k;
 	} else {
-		ret = munmap(m->addr + (m->npages - k) * RPG_PAGE, k * RPG_PAGE) ? -errno : 0;
+		ret = munmap(m->addr + (m->npages - k) * f->unit, k * f->unit) ? -errno : 0;
 		fz_check(f, ret, FZ_ALLOW(0), "munmap tail of %p, %llu pages", m->addr,
 			 (unsigned long long)k);
-		fz_reserve(f, m->addr + (m->npages - k) * RPG_PAGE, k);
+		fz_reserve(f, m->addr + (m->npages - k) * f->unit, k);
 	}
 	m->npages -= k;
 	m->faulted &= (1U << m->npages) - 1;
@@ -994,12 +1039,21 @@ static void fz_op_mprotect(struct fz *f)
 	if (!fz_below(f, 6)) {
 		/* mmap cleared VM_MAYEXEC. */
 		prot = PROT_EXEC | (fz_below(f, 2) ? PROT_READ : 0);
-		ret = mprotect(m->addr, m->npages * RPG_PAGE, prot) ? -errno : 0;
+		ret = mprotect(m->addr, m->npages * f->unit, prot) ? -errno : 0;
 		fz_check(f, ret, FZ_ALLOW(EACCES), "mprotect %p prot %#x", m->addr, prot);
 		return;
 	}
 	prot = prots[fz_below(f, ARRAY_SIZE(prots))];
-	ret = mprotect(m->addr, m->npages * RPG_PAGE, prot) ? -errno : 0;
+	if (f->fp > 1 && !fz_below(f, 6)) {
+		/* Part of a large folio: refused, unless nothing changes and nothing splits. */
+		size_t len = (1 + fz_below(f, f->fp - 1)) * RPG_PAGE;
+
+		ret = mprotect(m->addr, len, prot) ? -errno : 0;
+		fz_check(f, ret, prot == m->prot ? FZ_ALLOW(0, EINVAL) : FZ_ALLOW(EINVAL),
+			 "mprotect %p, %zu bytes, prot %#x (was %#x)", m->addr, len, prot, m->prot);
+		return;
+	}
+	ret = mprotect(m->addr, m->npages * f->unit, prot) ? -errno : 0;
 	if (fz_check(f, ret, FZ_ALLOW(0), "mprotect %p prot %#x", m->addr, prot))
 		m->prot = prot;
 }
@@ -1016,10 +1070,10 @@ static void fz_op_mremap(struct fz *f)
 		return;
 	}
 	f->kind = K_MREMAP;
-	old_len = m->npages * RPG_PAGE;
+	old_len = m->npages * f->unit;
 	if (m->npages == 1 || fz_below(f, 2)) {
 		/* VM_DONTEXPAND: growing fails (EFAULT on 6.12), in place or moving. */
-		new_len = old_len + (1 + fz_below(f, 4)) * RPG_PAGE;
+		new_len = old_len + (1 + fz_below(f, 4)) * f->unit;
 		flags = fz_below(f, 2) ? MREMAP_MAYMOVE : 0;
 		p = mremap(m->addr, old_len, new_len, flags);
 		if (p == MAP_FAILED) {
@@ -1030,13 +1084,28 @@ static void fz_op_mremap(struct fz *f)
 			     (unsigned long long)old_len, (unsigned long long)new_len, flags);
 		munmap(p, new_len);
 		if (p == m->addr)
-			fz_reserve(f, m->addr, new_len / RPG_PAGE);
+			fz_reserve(f, m->addr, new_len / f->unit);
 		else
 			fz_reserve(f, m->addr, m->npages);
 		m->addr = NULL;
 		return;
 	}
-	new_len = old_len - (1 + fz_below(f, m->npages - 1)) * RPG_PAGE;
+	if (f->fp > 1 && !fz_below(f, 4)) {
+		/* A shrink that cuts a large folio: the VMA may not split there. */
+		new_len = old_len - (1 + fz_below(f, f->fp - 1)) * RPG_PAGE;
+		p = mremap(m->addr, old_len, new_len, 0);
+		fz_check(f, p == MAP_FAILED ? -errno : 0, FZ_ALLOW(EINVAL),
+			 "mremap %p shrink from %llu to %llu bytes", m->addr,
+			 (unsigned long long)old_len, (unsigned long long)new_len);
+		if (p != MAP_FAILED) {
+			/* Give the slot up rather than model a mapping of part of a folio. */
+			munmap(m->addr, old_len);
+			fz_reserve(f, m->addr, m->npages);
+			m->addr = NULL;
+		}
+		return;
+	}
+	new_len = old_len - (1 + fz_below(f, m->npages - 1)) * f->unit;
 	p = mremap(m->addr, old_len, new_len, 0);
 	if (!fz_check(f, p == MAP_FAILED ? -errno : 0, FZ_ALLOW(0),
 		      "mremap %p shrink from %llu to %llu bytes", m->addr,
@@ -1044,8 +1113,8 @@ static void fz_op_mremap(struct fz *f)
 		return;
 	if (p != m->addr)
 		fz_violation(f, "mremap shrink moved %p to %p", m->addr, p);
-	fz_reserve(f, m->addr + new_len, (old_len - new_len) / RPG_PAGE);
-	m->npages = new_len / RPG_PAGE;
+	fz_reserve(f, m->addr + new_len, (old_len - new_len) / f->unit);
+	m->npages = new_len / f->unit;
 	m->faulted &= (1U << m->npages) - 1;
 	m->maybe &= (1U << m->npages) - 1;
 }
@@ -1093,13 +1162,13 @@ static void fz_drop_all(struct fz *f)
 	while (f->npins) {
 		fz_check(f, fz_ioctl(f, RUST_PGMAP_IOC_UNPIN, &f->pins[0].handle), FZ_ALLOW(0),
 			 "UNPIN handle %llu", (unsigned long long)f->pins[0].handle);
-		f->pinned -= f->pins[0].npages;
+		f->pinned -= f->pins[0].count;
 		fz_remove_hold(f->pins, &f->npins, 0);
 	}
 	while (f->nreqs) {
 		fz_check(f, fz_ioctl(f, RUST_PGMAP_IOC_RELEASE, &f->reqs[0].handle), FZ_ALLOW(0),
 			 "RELEASE handle %llu", (unsigned long long)f->reqs[0].handle);
-		f->held -= f->reqs[0].npages;
+		f->held -= f->reqs[0].count;
 		fz_remove_hold(f->reqs, &f->nreqs, 0);
 	}
 }
@@ -1246,7 +1315,6 @@ FIXTURE_SETUP(fuzz)
 	RPG_FIXTURE_OPEN();
 	ASSERT_EQ(0, self->st.pinned);
 	ASSERT_EQ(0, self->st.held);
-	ASSERT_LT(FZ_WIN_FIRST + FZ_WIN_PAGES + FZ_MAX_N + FZ_END_PAGES, self->st.nr_pages);
 }
 
 static const enum fz_kind fz_must_succeed[] = { K_REQUEST, K_TEARDOWN, K_ATTACH };
@@ -1259,6 +1327,8 @@ TEST_F_TIMEOUT(fuzz, fuzz_random_ops, 300)
 	uint64_t start = rpg_now_ns(), deadline = start + secs * 1000000000ULL;
 	static struct fz fz;
 	struct fz *f = &fz;
+	size_t arena_len;
+	void *reservation;
 	struct rust_pgmap_status st;
 	long done;
 
@@ -1268,12 +1338,22 @@ TEST_F_TIMEOUT(fuzz, fuzz_random_ops, 300)
 	f->fd = self->fd;
 	/* xorshift32 stays at zero forever. */
 	f->rng = (uint32_t)seed ? (uint32_t)seed : 1;
-	f->nr = self->st.nr_pages;
+	f->fp = rpg_folio_pages();
+	ASSERT_NE(0, f->fp) TH_LOG("the module's status names no folio size");
+	f->unit = f->fp * RPG_PAGE;
+	f->nr_pages = self->st.nr_pages;
+	f->nr = f->nr_pages / f->fp;
+	f->win_first = FZ_WIN_FIRST_BYTES / f->unit;
 	f->live = true;
+	ASSERT_LT(f->win_first + FZ_WIN_PAGES + FZ_MAX_N + FZ_END_PAGES, f->nr);
+	ksft_print_msg("fuzz: %llu KiB folios\n", (unsigned long long)f->unit / 1024);
 
-	f->arena = mmap(NULL, FZ_SLOTS * FZ_SLOT_PAGES * RPG_PAGE, PROT_NONE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	ASSERT_NE(MAP_FAILED, f->arena);
+	/* Aligned to a folio, so that each slot can map its folios by PMD. */
+	arena_len = FZ_SLOTS * FZ_SLOT_PAGES * f->unit;
+	reservation = mmap(NULL, arena_len + f->unit, PROT_NONE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ASSERT_NE(MAP_FAILED, reservation);
+	f->arena = (uint8_t *)(((uintptr_t)reservation + f->unit - 1) & ~(uintptr_t)(f->unit - 1));
 	f->anon = mmap(NULL, (FZ_ANON_PAGES + 1) * RPG_PAGE, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, f->anon);
@@ -1300,10 +1380,10 @@ TEST_F_TIMEOUT(fuzz, fuzz_random_ops, 300)
 	fz_drop_all(f);
 	for (int i = 0; i < FZ_SLOTS; i++) {
 		if (f->maps[i].addr)
-			munmap(f->maps[i].addr, f->maps[i].npages * RPG_PAGE);
+			munmap(f->maps[i].addr, f->maps[i].npages * f->unit);
 		f->maps[i].addr = NULL;
 	}
-	munmap(f->arena, FZ_SLOTS * FZ_SLOT_PAGES * RPG_PAGE);
+	munmap(reservation, arena_len + f->unit);
 	munmap(f->anon, (FZ_ANON_PAGES + 1) * RPG_PAGE);
 	munmap(f->ro, RPG_PAGE);
 
