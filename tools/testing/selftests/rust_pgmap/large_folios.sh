@@ -8,15 +8,7 @@ skip_without_pmd_mappings
 
 unload_for_reload || exit 1
 rc=0
-dmesg_mark
-if load_rust_pgmap folio_size=3M 2>/dev/null; then
-	echo "# folio_size=3M was accepted"
-	rmmod rust_pgmap
-	rc=1
-elif ! dmesg_since_mark | grep -q 'folio_size="3M": not a folio size'; then
-	echo "# folio_size=3M: no dmesg line says why it was refused"
-	rc=1
-fi
+load_refused folio_size=3M 'folio_size="3M": not a folio size' || rc=1
 restore_module || rc=1
 with_folio_size 2M "$(dirname "$0")/large_folio_test" || rc=$?
 exit "$rc"

@@ -43,6 +43,21 @@ with_folio_size() {
 	return "$rc"
 }
 
+# load_refused PARAM REASON: with the module unloaded, a load with PARAM must fail and log a
+# line that contains REASON. Returns 1, saying which, if it loaded or logged no such line.
+load_refused() {
+	dmesg_mark
+	if load_rust_pgmap "$1" 2>/dev/null; then
+		echo "# $1 was accepted"
+		rmmod rust_pgmap
+		return 1
+	fi
+	if ! dmesg_since_mark | grep -qF "$2"; then
+		echo "# $1: no dmesg line says why it was refused ($2)"
+		return 1
+	fi
+}
+
 # skip_without_pmd_mappings: first in the programs of 2 MiB folios. 6.12 has no
 # CONFIG_TRANSPARENT_HUGEPAGE with PREEMPT_RT, and a module that cannot map a folio by PMD must
 # refuse folio_size=2M with EINVAL and one line: then the program skips, having checked that.
@@ -50,15 +65,7 @@ skip_without_pmd_mappings() {
 	local rc=0
 	[ -d /sys/kernel/mm/transparent_hugepage ] && return 0
 	unload_for_reload || exit 1
-	dmesg_mark
-	if load_rust_pgmap folio_size=2M 2>/dev/null; then
-		echo "# no THP, and yet folio_size=2M was accepted"
-		rmmod rust_pgmap
-		rc=1
-	elif ! dmesg_since_mark | grep -q 'folio_size=2M: this kernel has no PMD mappings'; then
-		echo "# folio_size=2M: no dmesg line says why it was refused"
-		rc=1
-	fi
+	load_refused folio_size=2M 'folio_size=2M: this kernel has no PMD mappings' || rc=1
 	restore_module || rc=1
 	[ "$rc" = 0 ] || exit "$rc"
 	ktap_print_header
