@@ -419,6 +419,25 @@ bool rust_pgmap_fault_maps_pmd(struct vm_fault *vmf)
 #endif
 }
 
+bool rust_pgmap_fault_holds_mmap_lock(struct vm_fault *vmf)
+{
+	return !(vmf->flags & FAULT_FLAG_VMA_LOCK);
+}
+
+/*
+ * Ends a fault that holds the per-VMA lock alone, for the core to run it again under the mmap
+ * lock: what vmf_can_call_fault() does for a VMA without ->map_pages. The core expects the VMA
+ * lock released with VM_FAULT_RETRY. A fault that holds the mmap lock has no such retry:
+ * VM_FAULT_SIGBUS.
+ */
+vm_fault_t rust_pgmap_fault_retry_under_mmap_lock(struct vm_fault *vmf)
+{
+	if (rust_pgmap_fault_holds_mmap_lock(vmf))
+		return VM_FAULT_SIGBUS;
+	vma_end_read(vmf->vma);
+	return VM_FAULT_RETRY;
+}
+
 /* do_set_pmd() maps nothing without THP, which 6.12 does not offer with PREEMPT_RT. */
 bool rust_pgmap_has_pmd_mappings(void)
 {

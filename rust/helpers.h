@@ -80,6 +80,8 @@ unsigned int rust_pgmap_region_param(void);
 const char *rust_pgmap_folio_size_param(void);
 void rust_pgmap_inode_set_size(struct inode *inode, loff_t size);
 bool rust_pgmap_fault_maps_pmd(struct vm_fault *vmf);
+bool rust_pgmap_fault_holds_mmap_lock(struct vm_fault *vmf);
+vm_fault_t rust_pgmap_fault_retry_under_mmap_lock(struct vm_fault *vmf);
 bool rust_pgmap_has_pmd_mappings(void);
 void rust_pgmap_fault_set_page(struct vm_fault *vmf, struct page *page);
 void rust_pgmap_folio_lock(struct page *page);

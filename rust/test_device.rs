@@ -9,6 +9,7 @@ use crate::{
         hardirq,
         miscdevice::{File, MiscDevice, SysfsWriter},
         mm::{flags, FaultResult, VmFault, VmaNew},
+        page::PAGES_WITH_OWN_STRUCT_PAGE,
         pinned_pages::{gup_fast_only_count, PinFlags, PinnedPages, PinnedUserBuffer},
         shared_mapping::SharedMapping,
     },
@@ -333,6 +334,14 @@ impl MiscDevice for TestDevice {
     fn fault(file: Pin<&OpenFile>, vmf: &VmFault) -> FaultResult {
         let pgmap = file.device.pgmap();
         let order = pgmap.folio_size().order();
+        let subpage = vmf.pgoff() & ((1 << order) - 1);
+        // Under the VMA lock alone, `prctl(PR_SET_THP_DISABLE)` can come between `maps_pmd()`
+        // and the core's mapping, which then maps the faulting page by one PTE: harmless for a
+        // page with a struct page of its own. A first touch is nearly always at a folio's start;
+        // the rest fault again under the mmap lock, which that prctl takes for writing.
+        if order != 0 && !vmf.holds_mmap_lock() && subpage >= PAGES_WITH_OWN_STRUCT_PAGE {
+            return FaultResult::RetryUnderMmapLock;
+        }
         // A large folio that the core would map by PTE: the vmemmap optimisation shares the
         // struct pages of its tails, whose per-page map counts would then alias. Refused, as
         // device-dax 2M refuses a misaligned fault.
@@ -353,7 +362,7 @@ impl MiscDevice for TestDevice {
         if order != 0 {
             // The core maps the folio after we return, without the state lock: the teardown
             // waits for the folio's lock, which the core drops once it has mapped it.
-            return folio.into_fault_page(live, vmf, vmf.pgoff() & ((1 << order) - 1));
+            return folio.into_fault_page(live, vmf, subpage);
         }
         // `mmap` set `VM_MIXEDMAP`, and nothing can clear it.
         let Some(vma) = vmf.vma().as_mixedmap_vma() else {

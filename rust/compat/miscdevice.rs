@@ -214,11 +214,12 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
     };
 
     /// The operations of any other VMA, whose faults hand 2 MiB folios to the core to map by
-    /// PMD ([`VmFault::set_page`]). No `map_pages`: the faults run under the mmap lock, so that
-    /// nothing (`prctl(PR_SET_THP_DISABLE)`) changes between the fault's checks
-    /// ([`VmFault::maps_pmd`]) and the core's mapping; and the VMA splits only at 2 MiB.
+    /// PMD ([`VmFault::set_page`]), and which splits only at 2 MiB. With `map_pages`, their
+    /// faults run under the per-VMA lock; [`MiscDevice::fault`] answers
+    /// [`FaultResult::RetryUnderMmapLock`] where that is not enough.
     const VM_OPS_PMD: bindings::vm_operations_struct = bindings::vm_operations_struct {
         fault: Some(Self::fault_callback),
+        map_pages: Some(Self::map_pages_callback),
         may_split: Some(Self::may_split_callback),
         // SAFETY: All-zero is a valid `vm_operations_struct`: no other operations.
         ..unsafe { core::mem::zeroed() }
@@ -366,7 +367,9 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
         // SAFETY: Only VMAs set up by `mmap_callback` have this fault handler, and a VMA holds a
         // reference to its file, so the file is open and its `private_data` set.
         let device = unsafe { Self::device((*vmf_ref.vma().as_ptr()).vm_file) };
-        T::fault(device, vmf_ref).to_raw()
+        let result = T::fault(device, vmf_ref);
+        // SAFETY: `result` answers this fault, and we return it at once.
+        unsafe { result.into_raw(vmf_ref) }
     }
 
     /// Refuses to split a PMD-mapped VMA inside a 2 MiB folio: `munmap()`, `mprotect()` and
@@ -385,8 +388,9 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
     ///
     /// Its presence is what tells 6.12's `vmf_can_call_fault()` that [`MiscDevice::fault`] runs
     /// under the per-VMA lock alone ("vm_ops that have a ->map_pages have been audited and don't
-    /// need the mmap_lock"), which it does: it only reads the VMA. Without it, every fault that
-    /// the VMA lock handles returns `VM_FAULT_RETRY` and runs again under the mmap lock.
+    /// need the mmap_lock"), which it does: it only reads the VMA, or asks for the mmap lock
+    /// itself. Without it, every fault that the VMA lock handles returns `VM_FAULT_RETRY` and
+    /// runs again under the mmap lock.
     extern "C" fn map_pages_callback(
         _vmf: *mut bindings::vm_fault,
         _start: usize,

@@ -239,11 +239,20 @@ impl VmFault {
     /// Whether `finish_fault()` will map a 2 MiB folio handed over with [`VmFault::set_page`] by
     /// one PMD, rather than one PTE: THP is not disabled for the VMA, the 2 MiB around the
     /// address are inside it and aligned with the file offset, and no page table sits where the
-    /// PMD goes. The answer holds for the rest of the fault if the fault holds the mmap lock.
+    /// PMD goes. The answer holds for the rest of the fault if the fault holds the mmap lock
+    /// ([`VmFault::holds_mmap_lock`]); under the per-VMA lock alone, `prctl(PR_SET_THP_DISABLE)`
+    /// can change it before the core maps the folio.
     pub fn maps_pmd(&self) -> bool {
         // SAFETY: The `vm_fault` is valid, and its VMA and page table locked against removal,
         // by the type invariants.
         unsafe { ffi::rust_pgmap_fault_maps_pmd(self.0.get()) }
+    }
+
+    /// Whether the fault holds the mmap lock, rather than the per-VMA lock alone. Only a fault
+    /// under the VMA lock can answer [`FaultResult::RetryUnderMmapLock`].
+    pub fn holds_mmap_lock(&self) -> bool {
+        // SAFETY: The `vm_fault` is valid by the type invariants.
+        unsafe { ffi::rust_pgmap_fault_holds_mmap_lock(self.0.get()) }
     }
 
     /// Hands `page` to the core's fault path, which maps it (`finish_fault()`) and then
@@ -277,15 +286,30 @@ pub enum FaultResult {
     SigBus,
     /// Out of memory.
     Oom,
+    /// The core is to run the fault again under the mmap lock. Only for a fault under the
+    /// per-VMA lock alone ([`VmFault::holds_mmap_lock`]); under the mmap lock it is `SIGBUS`.
+    RetryUnderMmapLock,
 }
 
 impl FaultResult {
-    pub(crate) fn to_raw(self) -> bindings::vm_fault_t {
+    /// The handler's answer to the core. For [`FaultResult::RetryUnderMmapLock`] under the VMA
+    /// lock, this releases that lock, as the core expects with `VM_FAULT_RETRY`.
+    ///
+    /// # Safety
+    ///
+    /// `vmf` is the fault that this answers, and the handler returns the answer at once,
+    /// without touching `vmf` or its VMA again.
+    pub(crate) unsafe fn into_raw(self, vmf: &VmFault) -> bindings::vm_fault_t {
         (match self {
             FaultResult::NoPage => bindings::vm_fault_reason_VM_FAULT_NOPAGE,
             FaultResult::LockedPage => bindings::vm_fault_reason_VM_FAULT_LOCKED,
             FaultResult::SigBus => bindings::vm_fault_reason_VM_FAULT_SIGBUS,
             FaultResult::Oom => bindings::vm_fault_reason_VM_FAULT_OOM,
+            FaultResult::RetryUnderMmapLock => {
+                // SAFETY: The `vm_fault` is valid by the type invariants of `VmFault`; the
+                // caller does not touch it or its VMA once the lock is released.
+                return unsafe { ffi::rust_pgmap_fault_retry_under_mmap_lock(vmf.0.get()) };
+            }
         }) as bindings::vm_fault_t
     }
 }

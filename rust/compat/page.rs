@@ -11,6 +11,13 @@
 use crate::ffi;
 use kernel::{bindings, types::Opaque};
 
+/// How many pages at the start of a large ZONE_DEVICE folio have a struct page of their own:
+/// those in the head's page of the memmap. The vmemmap optimisation that `vmemmap_shift` turns
+/// on maps the memmap of later tails to pages that the folio's tails share, so their fields,
+/// such as `_mapcount`, alias (`Documentation/mm/vmemmap_dedup.rst`).
+pub const PAGES_WITH_OWN_STRUCT_PAGE: usize =
+    kernel::page::PAGE_SIZE / core::mem::size_of::<bindings::page>();
+
 /// A struct page that somebody else keeps alive; this type takes no reference of its own.
 ///
 /// # Invariants

@@ -9,6 +9,7 @@
 #include "rust_pgmap_lib.h"
 
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 
@@ -498,6 +499,74 @@ TEST_F(large, a_teardown_zaps_the_mapping_of_a_fault_in_flight)
 	ASSERT_EQ(0, rpg_status(self->fd, &st));
 	EXPECT_EQ(RUST_PGMAP_STATE_DEAD, st.state);
 	EXPECT_EQ(0, munmap(p, FOLIO_BYTES));
+	EXPECT_EQ(0, rpg_wait_outstanding(self->fd, 0, 5000));
+}
+
+struct read_call {
+	uint8_t *p;
+	int sig;
+};
+
+static void *read_first_byte(void *arg)
+{
+	struct read_call *c = arg;
+
+	c->sig = rpg_touch(c->p, false);
+	return NULL;
+}
+
+/*
+ * A fault at a folio's first page runs under the per-VMA lock alone, so prctl(PR_SET_THP_DISABLE),
+ * which takes the mmap lock, lands while the fault waits at its delay point: the core's
+ * do_set_pmd() then declines and maps that one page by PTE. Its struct page is its own, so that
+ * is a plain PTE-mapped large folio: the data reads right, and the folio comes back at munmap.
+ * The folio's other pages fault with SIGBUS, with THP disabled and after, while the page table
+ * sits in the PMD's place: a PTE over a tail whose struct page is shared would alias.
+ */
+TEST_F(large, thp_disabled_during_a_fault_maps_its_page_by_pte)
+{
+	long pmd_mapped = meminfo_kb("FilePmdMapped");
+	struct read_call c = { 0 };
+	pthread_t reader;
+	long before;
+
+	c.p = map_folios(self->fd, 20, 1);
+	ASSERT_NE(NULL, c.p);
+	rpg_fill(c.p, 20 * FOLIO_PAGES, FOLIO_PAGES, 0);
+	ASSERT_EQ(0, munmap(c.p, FOLIO_BYTES));
+	ASSERT_EQ(0, rpg_wait_outstanding(self->fd, 0, 5000));
+	c.p = map_folios(self->fd, 20, 1);
+	ASSERT_NE(NULL, c.p);
+
+	before = rpg_delay_passed("fault_map_pmd");
+	ASSERT_LE(0, before);
+	ASSERT_EQ(0, rpg_delay("fault_map_pmd", 1000));
+	ASSERT_EQ(0, pthread_create(&reader, NULL, read_first_byte, &c));
+	EXPECT_EQ(0, rpg_wait_delay_passed("fault_map_pmd", before, 5000))
+		TH_LOG("the fault did not reach its delay point");
+	EXPECT_EQ(0, prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0));
+	ASSERT_EQ(0, pthread_join(reader, NULL));
+	EXPECT_EQ(0, rpg_delay("fault_map_pmd", 0));
+
+	EXPECT_EQ(0, c.sig);
+	EXPECT_EQ(pmd_mapped, meminfo_kb("FilePmdMapped"))
+		TH_LOG("the folio was mapped by PMD: the fault held the mmap lock, or the prctl came late");
+	EXPECT_EQ(0, rpg_verify(c.p, 20 * FOLIO_PAGES, 1, 0));
+	EXPECT_EQ(SIGBUS, rpg_touch(c.p + 5 * 4096, false));
+	EXPECT_EQ(SIGBUS, rpg_touch(c.p + 300 * 4096, false));
+	EXPECT_EQ(0, prctl(PR_SET_THP_DISABLE, 0, 0, 0, 0));
+	EXPECT_EQ(SIGBUS, rpg_touch(c.p + 5 * 4096, false));
+	EXPECT_EQ(SIGBUS, rpg_touch(c.p + 300 * 4096, false));
+	EXPECT_EQ(0, rpg_verify(c.p, 20 * FOLIO_PAGES, 1, 0));
+	EXPECT_EQ(0, munmap(c.p, FOLIO_BYTES));
+	EXPECT_EQ(0, rpg_wait_outstanding(self->fd, 0, 5000));
+
+	/* Mapped again, with THP on, the folio is one PMD with its data. */
+	c.p = map_folios(self->fd, 20, 1);
+	ASSERT_NE(NULL, c.p);
+	EXPECT_EQ(0, rpg_verify(c.p, 20 * FOLIO_PAGES, FOLIO_PAGES, 0));
+	EXPECT_EQ(pmd_mapped + 2048, meminfo_kb("FilePmdMapped"));
+	EXPECT_EQ(0, munmap(c.p, FOLIO_BYTES));
 	EXPECT_EQ(0, rpg_wait_outstanding(self->fd, 0, 5000));
 }
 
