@@ -385,7 +385,8 @@ def main():
         "## Performance",
         "",
         f"Median (min–max) of {info.get('runs')} runs per cell, interleaved across targets in "
-        "one boot. Ratios are rust_pgmap's speed relative to the other: above 1 means faster "
+        f"one boot; the fault-in and munmap cells take {info.get('faultins', 1)} mappings per "
+        "run. Ratios are rust_pgmap's speed relative to the other: above 1 means faster "
         "(for times: the other's time divided by rust_pgmap's). `gup_test` is the kernel's "
         "`tools/testing/selftests/mm/gup_test`, run with `-n 512 -m 64` (and `-S -f <device>`). "
         "The fio and perftest rows (3 runs each) put the clients' buffers on the target: fio "
