@@ -438,6 +438,21 @@ vm_fault_t rust_pgmap_fault_retry_under_mmap_lock(struct vm_fault *vmf)
 	return VM_FAULT_RETRY;
 }
 
+static void rust_pgmap_ipi_nothing(void *unused)
+{
+}
+
+/*
+ * Returns once every gup-fast walk that began before the call is over. They run with
+ * interrupts disabled, so a synchronous IPI to every other CPU waits for them, as
+ * tlb_remove_table_sync_one() does ("sufficient for software page-table walkers that rely on
+ * IRQ disabling"), which mm does not export. Task context, no locks held.
+ */
+void rust_pgmap_wait_for_gup_fast(void)
+{
+	smp_call_function(rust_pgmap_ipi_nothing, NULL, 1);
+}
+
 /* do_set_pmd() maps nothing without THP, which 6.12 does not offer with PREEMPT_RT. */
 bool rust_pgmap_has_pmd_mappings(void)
 {

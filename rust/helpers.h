@@ -83,6 +83,7 @@ bool rust_pgmap_fault_maps_pmd(struct vm_fault *vmf);
 bool rust_pgmap_fault_holds_mmap_lock(struct vm_fault *vmf);
 vm_fault_t rust_pgmap_fault_retry_under_mmap_lock(struct vm_fault *vmf);
 bool rust_pgmap_has_pmd_mappings(void);
+void rust_pgmap_wait_for_gup_fast(void);
 void rust_pgmap_fault_set_page(struct vm_fault *vmf, struct page *page);
 void rust_pgmap_folio_lock(struct page *page);
 void rust_pgmap_folio_unlock(struct page *page);

@@ -304,9 +304,9 @@ impl<T: PgmapOps> Pgmap<T> {
             return;
         }
         // SAFETY: We drained: every requested folio came back through `page_free`, every page's
-        // count is back at 1 (so no free is still running), a grace period has passed since
-        // the zap (so no gup-fast walk still holds a page), and the pgmap is dying under the
-        // state lock that we hold (so nothing takes a page again).
+        // count is back at 1 (so no free is still running), every CPU has taken an interrupt
+        // since the zap (so no gup-fast walk still holds a page), and the pgmap is dying under
+        // the state lock that we hold (so nothing takes a page again).
         unsafe { self.pagemap.unmap() };
         // INVARIANT: `memunmap_pages()` was called, and the state says so.
         *state = PgmapState::Dead;

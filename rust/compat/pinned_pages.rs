@@ -121,6 +121,15 @@ impl Drop for PinnedPages {
     }
 }
 
+/// Returns once every gup-fast walk, of any task, that began before the call is over: those
+/// walks run with interrupts disabled, and this interrupts every other CPU and waits for each
+/// to take the interrupt (`tlb_remove_table_sync_one()`'s way). Task context; sleeps.
+pub fn wait_for_gup_fast_walks() {
+    // SAFETY: Callers run in task context and hold no spinlock, as `smp_call_function()` with
+    // `wait` needs.
+    unsafe { ffi::rust_pgmap_wait_for_gup_fast() };
+}
+
 /// How many of `nr` pages of the current task from the page-aligned address `addr` the lockless
 /// gup-fast walk takes on its own (`get_user_pages_fast_only()`): it stops at the first page it
 /// cannot vouch for, where `get_user_pages_fast()` would go on in the slow path. The pages are

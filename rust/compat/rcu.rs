@@ -1,15 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! RCU: read-side sections, and waiting until every section that began before is over.
+//! RCU read-side sections.
 //!
-//! Upstream's `kernel::sync::rcu` (6.13) has [`read_lock`] returning a `Guard`; it has no
-//! [`synchronize_rcu`].
+//! Upstream's `kernel::sync::rcu` (6.13) has [`read_lock`] returning a `Guard`.
 //!
 //! C header: [`include/linux/rcupdate.h`](srctree/include/linux/rcupdate.h).
 
 use crate::ffi;
 use core::marker::PhantomData;
-use kernel::bindings;
 
 /// An RCU read-side section, ended on drop.
 ///
@@ -37,11 +35,4 @@ impl Drop for Guard {
         // SAFETY: By the type invariants this task and CPU are in the section that we end.
         unsafe { ffi::rust_pgmap_rcu_read_unlock() };
     }
-}
-
-/// Waits until every RCU read-side section that began before the call is over, including the
-/// sections that run with interrupts or preemption disabled. Task context; sleeps.
-pub fn synchronize_rcu() {
-    // SAFETY: Callers run in task context, where sleeping is allowed.
-    unsafe { bindings::synchronize_rcu() };
 }
