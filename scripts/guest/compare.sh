@@ -9,8 +9,10 @@ set -euo pipefail
 . "$ROOT/scripts/guest/compare-lib.sh"
 
 runs=${COMPARE_RUNS:-7}
-# Mappings per run of the fault-in (and munmap) rows: with 2 MiB folios one fault-in of 64 MiB
-# is 32 faults, a few milliseconds, which one scheduling hiccup under TCG doubles.
+# Fault-ins per run of the fault-in (and munmap) rows, alternating target by target: with 2 MiB
+# folios one fault-in of 64 MiB is 32 faults, a few milliseconds, and the emulation's speed
+# shifts by up to 2x from one stretch of a boot to the next: 8 in a row of one target and 8 of
+# the other could each land in a different one.
 faultins=${COMPARE_FAULTINS:-8}
 echo "info kernel=$(uname -r) cpus=$(nproc) date=$(date -u +%Y-%m-%dT%H:%MZ)" >"$OUT/info.txt"
 echo "info memmap=$(echo "$MEMMAP" | tr ' ' ',') runs=$runs faultins=$faultins" >>"$OUT/info.txt"
@@ -33,10 +35,14 @@ for holder in vmsplice odirect longterm rdma; do
 done
 
 perf_rows() {
-	local targets=("$@") run target
+	local targets=("$@") run target i
 	for ((run = 0; run < runs; run++)); do
+		for ((i = 0; i < faultins; i++)); do
+			for target in "${targets[@]}"; do
+				"$BIN/pgmap_bench" faultin "$target" 64 1
+			done
+		done
 		for target in "${targets[@]}"; do
-			"$BIN/pgmap_bench" faultin "$target" 64 "$faultins"
 			gup_bench PIN_FAST "$target"
 			gup_bench GUP_FAST "$target"
 			[ "$target" = anon ] || "$BIN/pgmap_bench" teardown "$target" 1
