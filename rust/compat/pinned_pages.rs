@@ -123,7 +123,8 @@ impl Drop for PinnedPages {
 
 /// Returns once every gup-fast walk, of any task, that began before the call is over: those
 /// walks run with interrupts disabled, and this interrupts every other CPU and waits for each
-/// to take the interrupt (`tlb_remove_table_sync_one()`'s way). Task context; sleeps.
+/// to take the interrupt (`tlb_remove_table_sync_one()`'s way). Task context with interrupts
+/// enabled; it spins until every CPU has answered.
 pub fn wait_for_gup_fast_walks() {
     // SAFETY: Callers run in task context and hold no spinlock, as `smp_call_function()` with
     // `wait` needs.
